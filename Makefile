@@ -1,0 +1,66 @@
+# hail: see README.md. Plain make; pkg-config finds the libraries.
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DESTDIR ?=
+
+CFLAGS ?= -O2 -g
+PKGS := libcurl libcjson openssl
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Iagent $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
+
+# make SANITIZE=1: AddressSanitizer + UBSan build in its own folder.
+ifeq ($(SANITIZE),1)
+BUILD ?= build/asan
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ALL_LDFLAGS += -fsanitize=address,undefined
+else
+BUILD ?= build
+endif
+
+LIB_SRC := $(wildcard lib/*.c)
+AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all check unit install demo bench clean
+all: $(BUILD)/hail
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/hail: $(BUILD)/obj/agent/main.o $(AGENT_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+unit: $(UNIT_BIN)
+
+# Every test: unit, static, end to end; ends with "N passed, N failed".
+check: all unit
+	BUILD=$(BUILD) tests/run
+
+install: $(BUILD)/hail
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/hail $(DESTDIR)$(BINDIR)/hail
+
+demo: all
+	tests/demo
+
+bench: all
+	BUILD=$(BUILD) bench/run
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,38 @@
+/* The agent: keeps one profile on the latest successful build of one job. */
+#ifndef HAIL_AGENT_H
+#define HAIL_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "http.h"
+#include "hydra.h"
+#include "options.h"
+
+struct agent {
+	const struct settings *set;     /* borrowed */
+	struct hydra_job job;
+	struct http_client *http;       /* owned */
+	char *profile;                  /* owned: absolute path */
+	uint64_t seen_id;               /* last build Hydra offered, 0: none yet */
+	char *seen_out;                 /* owned: that build's output */
+	unsigned failures;              /* polls failed in a row */
+};
+
+/* Validates what settings_load() could not check alone (the job URI, the
+ * profile name, the netrc file). HAIL_E_USAGE with the reason in *e. */
+int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e);
+void agent_free(struct agent *a);
+
+/* One poll: ask Hydra, and when the profile is not on the latest build,
+ * switch it and activate. *switched tells whether it did. */
+int agent_update(struct agent *a, bool *switched, struct hail_errbuf *e);
+
+/* --oneshot: one update; 0 when the profile is current and activated. */
+int agent_run_oneshot(struct agent *a);
+
+/* Polls until SIGTERM/SIGINT. Returns 0, or the error that made it stop. */
+int agent_run_polling(struct agent *a);
+
+#endif

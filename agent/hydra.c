@@ -1,0 +1,305 @@
+#include "hydra.h"
+
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storepath.h"
+#include "strutil.h"
+
+#define ESCAPED_MAX 200
+
+void hydra_job_clear(struct hydra_job *job)
+{
+	free(job->uri);
+	free(job->base);
+	free(job->latest_url);
+	memset(job, 0, sizeof(*job));
+}
+
+void hydra_build_clear(struct hydra_build *build)
+{
+	free(build->out_path);
+	memset(build, 0, sizeof(*build));
+}
+
+/* Is s (len bytes) one or more path segments of three, none empty? */
+static bool three_segments(const char *s)
+{
+	int n = 0;
+
+	for (const char *seg = s; ; ) {
+		const char *slash = strchr(seg, '/');
+		size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+
+		if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && !memcmp(seg, "..", 2)))
+			return false;
+		n++;
+		if (!slash)
+			break;
+		seg = slash + 1;
+	}
+	return n == 3;
+}
+
+/* A job URI from a flag or a file: never logged with credentials, so any
+ * user:password in it is refused rather than echoed. */
+static int check_uri_parts(CURLU *u, const char *shown, struct hail_errbuf *e)
+{
+	char *part = NULL;
+	int ret = 0;
+
+	if (curl_url_get(u, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
+	    (strcmp(part, "http") && strcmp(part, "https")))
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': scheme must be http or https", shown);
+	curl_free(part);
+	part = NULL;
+	if (!ret && curl_url_get(u, CURLUPART_HOST, &part, 0) != CURLUE_OK)
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': no host", shown);
+	curl_free(part);
+	part = NULL;
+	if (!ret && (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+		     curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK))
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri: credentials in the URI are not "
+				"allowed; put them in the netrc file");
+	curl_free(part);
+	part = NULL;
+	if (!ret && (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+		     curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK))
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': no query or fragment allowed", shown);
+	curl_free(part);
+	return ret;
+}
+
+int hydra_job_parse(const char *uri, struct hydra_job *job, struct hail_errbuf *e)
+{
+	char shown[ESCAPED_MAX], *norm = NULL, *path, *job_seg;
+	CURLU *u = NULL;
+	size_t len;
+	int ret;
+
+	memset(job, 0, sizeof(*job));
+	str_escape(shown, sizeof(shown), uri, strlen(uri));
+	if (strchr(uri, '@')) {
+		/* may be user:password@host: do not echo it */
+		snprintf(shown, sizeof(shown), "(not shown: it has an '@')");
+	}
+	u = curl_url();
+	if (!u)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK) {
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': not a valid URL", shown);
+		goto out;
+	}
+	ret = check_uri_parts(u, shown, e);
+	if (ret < 0)
+		goto out;
+	if (curl_url_get(u, CURLUPART_URL, &norm, 0) != CURLUE_OK) {
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': not a valid URL", shown);
+		goto out;
+	}
+	len = strlen(norm);
+	while (len > 0 && norm[len - 1] == '/')
+		norm[--len] = '\0';
+	path = strstr(norm, "://");
+	path = path ? strchr(path + 3, '/') : NULL;
+	job_seg = NULL;
+	for (char *p = path; p && (p = strstr(p, "/job/")); p++)
+		job_seg = p;
+	if (!job_seg || !three_segments(job_seg + 5)) {
+		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': expected "
+				"http(s)://HOST/job/PROJECT/JOBSET/JOB", shown);
+		goto out;
+	}
+	job->uri = strdup(norm);
+	job->base = strndup(norm, (size_t)(job_seg - norm));
+	job->latest_url = str_concat(norm, "/latest", NULL);
+	if (!job->uri || !job->base || !job->latest_url) {
+		hydra_job_clear(job);
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	ret = 0;
+out:
+	curl_free(norm);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+int hydra_parse_build_location(const char *location, uint64_t *id, struct hail_errbuf *e)
+{
+	char shown[ESCAPED_MAX], *path = NULL;
+	unsigned long long v;
+	const char *digits;
+	CURLU *u;
+	int ret;
+
+	str_escape(shown, sizeof(shown), location, strlen(location));
+	u = curl_url();
+	if (!u)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	if (curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a URL", shown);
+		goto out;
+	}
+	digits = strrchr(path, '/');
+	if (!digits || digits - path < 6 || memcmp(digits - 6, "/build", 6) != 0 ||
+	    str_to_u64(digits + 1, 1, INT64_MAX, &v) < 0) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a Hydra build URL", shown);
+		goto out;
+	}
+	*id = v;
+	ret = 0;
+out:
+	curl_free(path);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+/* finished and buildstatus are integers in practice and booleans in the
+ * OpenAPI document (protocols.md): take either. */
+static bool json_is_one(const cJSON *v)
+{
+	return cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1);
+}
+
+int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
+			   struct hydra_build *build, struct hail_errbuf *e)
+{
+	const cJSON *outputs, *out, *path, *v;
+	char shown[ESCAPED_MAX];
+	const char *why = NULL;
+	const char *end = NULL;
+	cJSON *root;
+	int ret;
+
+	memset(build, 0, sizeof(*build));
+	root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
+	if (!root)
+		return hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": not JSON (at byte %zu of %zu)",
+				 id, end ? (size_t)(end - body) : 0, len);
+	if (!cJSON_IsObject(root)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": not a JSON object", id);
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "id");
+	if (v && !(cJSON_IsNumber(v) && v->valuedouble == (double)id)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": JSON is of another build", id);
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "finished");
+	if (v && !json_is_one(v)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": not finished", id);
+		goto out;
+	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "buildstatus");
+	if (v && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": did not succeed", id);
+		goto out;
+	}
+	outputs = cJSON_GetObjectItemCaseSensitive(root, "buildoutputs");
+	out = cJSON_IsObject(outputs) ? cJSON_GetObjectItemCaseSensitive(outputs, "out") : NULL;
+	path = cJSON_IsObject(out) ? cJSON_GetObjectItemCaseSensitive(out, "path") : NULL;
+	if (!cJSON_IsString(path)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": no buildoutputs.out.path", id);
+		goto out;
+	}
+	if (!storepath_valid(path->valuestring, strlen(path->valuestring), &why)) {
+		str_escape(shown, sizeof(shown), path->valuestring, strlen(path->valuestring));
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": output '%s' is not a store path: %s",
+				id, shown, why);
+		goto out;
+	}
+	build->out_path = strdup(path->valuestring);
+	if (!build->out_path) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	build->id = id;
+	ret = 0;
+out:
+	cJSON_Delete(root);
+	return ret;
+}
+
+/* Turns an answer we did not want into one reason. */
+static int unexpected_status(const char *url, long status, struct hail_errbuf *e)
+{
+	if (status == 401 || status == 403)
+		return hail_fail(e, HAIL_E_HTTP, "GET %s: HTTP %ld (check the netrc credentials "
+				 "for this host)", url, status);
+	return hail_fail(e, HAIL_E_HTTP, "GET %s: HTTP %ld", url, status);
+}
+
+static const char *const accept_json[] = { "Accept: application/json", NULL };
+
+int hydra_latest(struct http_client *http, const struct hydra_job *job, uint64_t *id,
+		 struct hail_errbuf *e)
+{
+	const char *url = job->latest_url;
+	struct http_response res;
+	struct hail_errbuf why;
+	int ret;
+
+	ret = http_request(http, NULL, url, accept_json, NULL, HYDRA_BODY_MAX, &res);
+	if (ret < 0)
+		return hail_fail(e, ret, "GET %s: %s", url, http_client_error(http));
+	switch (res.status) {
+	case 301: case 302: case 303: case 307: case 308:
+		break;
+	case 404:
+		ret = hail_fail(e, HAIL_E_NOT_FOUND, "GET %s: HTTP 404 (no successful build of "
+				"this job, or no such job)", url);
+		goto out;
+	default:
+		ret = unexpected_status(url, res.status, e);
+		goto out;
+	}
+	if (!res.location) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "GET %s: HTTP %ld without Location", url, res.status);
+		goto out;
+	}
+	ret = hydra_parse_build_location(res.location, id, &why);
+	if (ret < 0) {
+		/* A renamed jobset answers 301 to its new name (protocols.md). */
+		ret = hail_fail(e, ret, "GET %s: HTTP %ld: %s%s", url, res.status, why.msg,
+				(res.status == 301 || res.status == 308) ?
+				" (the job moved? update job-uri)" : "");
+		goto out;
+	}
+out:
+	http_response_clear(&res);
+	return ret;
+}
+
+int hydra_build(struct http_client *http, const struct hydra_job *job, uint64_t id,
+		struct hydra_build *build, struct hail_errbuf *e)
+{
+	char url[2048], idstr[24];
+	struct http_response res;
+	struct hail_errbuf why;
+	int ret;
+
+	snprintf(idstr, sizeof(idstr), "%" PRIu64, id);
+	if (snprintf(url, sizeof(url), "%s/build/%s", job->base, idstr) >= (int)sizeof(url))
+		return hail_fail(e, HAIL_E_USAGE, "job-uri too long");
+	ret = http_request(http, NULL, url, accept_json, NULL, HYDRA_BODY_MAX, &res);
+	if (ret < 0)
+		return hail_fail(e, ret, "GET %s: %s", url, http_client_error(http));
+	if (res.status != 200) {
+		ret = res.status == 404 ?
+			hail_fail(e, HAIL_E_NOT_FOUND, "GET %s: HTTP 404", url) :
+			unexpected_status(url, res.status, e);
+		goto out;
+	}
+	ret = hydra_parse_build_json(res.body, res.body_len, id, build, &why);
+	if (ret < 0)
+		hail_fail(e, ret, "GET %s: %s", url, why.msg);
+out:
+	http_response_clear(&res);
+	return ret;
+}

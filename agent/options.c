@@ -1,0 +1,378 @@
+#include "options.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "period.h"
+#include "strutil.h"
+
+enum arg_type {
+	ARG_NONE,       /* a switch; in a config file, a JSON boolean */
+	ARG_STRING,
+	ARG_PERIOD,     /* see period.h; in a config file also a number of minutes */
+	ARG_ACTION      /* --help, --version: command line only */
+};
+
+struct opt_def {
+	const char *name;
+	enum arg_type type;
+	enum opt_id id;
+	const char *metavar;
+	const char *help;
+};
+
+/* Sorted by name: looked up with bsearch (a unit test checks the order). */
+static const struct opt_def opt_table[] = {
+	{ "activation-timeout", ARG_PERIOD, OPT_ACTIVATION_TIMEOUT, "PERIOD",
+	  "kill bin/activate (its whole process group) after PERIOD; default 15m" },
+	{ "config", ARG_STRING, OPT_CONFIG, "FILE",
+	  "read settings from a JSON object whose keys are these long flags" },
+	{ "help", ARG_ACTION, OPT_HELP, NULL, "show this help and exit" },
+	{ "http-timeout", ARG_PERIOD, OPT_HTTP_TIMEOUT, "PERIOD",
+	  "give up on a Hydra request after PERIOD; default 60s" },
+	{ "job-uri", ARG_STRING, OPT_JOB_URI, "URI",
+	  "the Hydra job to follow: https://HOST/job/PROJECT/JOBSET/JOB" },
+	{ "netrc-file", ARG_STRING, OPT_NETRC_FILE, "FILE",
+	  "credentials for Hydra; default /etc/netrc when it exists" },
+	{ "oneshot", ARG_NONE, OPT_ONESHOT, NULL,
+	  "update once and exit: 0 when the profile is current and activated" },
+	{ "poll-period", ARG_PERIOD, OPT_POLL_PERIOD, "PERIOD",
+	  "time between polls: minutes, or 30s, 5m, 1h; default 5" },
+	{ "profile", ARG_STRING, OPT_PROFILE, "PROFILE",
+	  "a name under /nix/var/nix/profiles, or an absolute path" },
+	{ "switch-timeout", ARG_PERIOD, OPT_SWITCH_TIMEOUT, "PERIOD",
+	  "kill nix-env --set after PERIOD; default 1h" },
+	{ "verbose", ARG_NONE, OPT_VERBOSE, NULL, "log every poll, not only changes" },
+	{ "version", ARG_ACTION, OPT_VERSION, NULL, "show the version and exit" },
+};
+
+#define OPT_TABLE_LEN (sizeof(opt_table) / sizeof(opt_table[0]))
+
+bool options_table_sorted(void)
+{
+	for (size_t i = 1; i < OPT_TABLE_LEN; i++)
+		if (strcmp(opt_table[i - 1].name, opt_table[i].name) >= 0)
+			return false;
+	return OPT_TABLE_LEN == OPT_COUNT;
+}
+
+static int cmp_name(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct opt_def *)elem)->name);
+}
+
+static const struct opt_def *opt_find(const char *name)
+{
+	return bsearch(name, opt_table, OPT_TABLE_LEN, sizeof(opt_table[0]), cmp_name);
+}
+
+void options_print_help(const char *progname)
+{
+	printf("Usage: %s --profile PROFILE --job-uri URI [--netrc-file FILE]\n"
+	       "       %*s [--poll-period PERIOD | --oneshot] [--config FILE]\n\n"
+	       "Keeps a Nix profile on the latest successful build of a Hydra job and runs\n"
+	       "its bin/activate after every switch.\n\nOptions:\n",
+	       progname, (int)strlen(progname), "");
+	for (size_t i = 0; i < OPT_TABLE_LEN; i++) {
+		const struct opt_def *o = &opt_table[i];
+		char left[48];
+
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->metavar ? " " : "",
+			 o->metavar ? o->metavar : "");
+		printf("  %-28s %s\n", left, o->help);
+	}
+	printf("\nSignals: SIGTERM/SIGINT stop between polls, SIGHUP polls now.\n");
+}
+
+static unsigned *period_field(struct settings *s, enum opt_id id)
+{
+	switch (id) {
+	case OPT_ACTIVATION_TIMEOUT: return &s->activation_timeout_s;
+	case OPT_HTTP_TIMEOUT: return &s->http_timeout_s;
+	case OPT_POLL_PERIOD: return &s->poll_period_s;
+	case OPT_SWITCH_TIMEOUT: return &s->switch_timeout_s;
+	default: return NULL;
+	}
+}
+
+static char **string_field(struct settings *s, enum opt_id id)
+{
+	switch (id) {
+	case OPT_CONFIG: return &s->config_file;
+	case OPT_JOB_URI: return &s->job_uri;
+	case OPT_NETRC_FILE: return &s->netrc_file;
+	case OPT_PROFILE: return &s->profile;
+	default: return NULL;
+	}
+}
+
+static bool *bool_field(struct settings *s, enum opt_id id)
+{
+	switch (id) {
+	case OPT_ONESHOT: return &s->oneshot;
+	case OPT_VERBOSE: return &s->verbose;
+	case OPT_HELP: return &s->help;
+	case OPT_VERSION: return &s->version;
+	default: return NULL;
+	}
+}
+
+/* Stores one value; src says where it came from ("--poll-period", or
+ * "config file F: key poll-period") for the error message. */
+static int set_string(struct settings *s, const struct opt_def *o, const char *value,
+		      const char *src, struct hail_errbuf *e)
+{
+	char escaped[160];
+
+	if (o->type == ARG_PERIOD) {
+		if (period_parse(value, period_field(s, o->id)) < 0) {
+			str_escape(escaped, sizeof(escaped), value, strlen(value));
+			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a period "
+					 "(minutes, or a number with s, m, h or d)", src, escaped);
+		}
+	} else {
+		char **field = string_field(s, o->id);
+		char *copy;
+
+		if (!*value)
+			return hail_fail(e, HAIL_E_USAGE, "%s: empty value", src);
+		copy = strdup(value);
+		if (!copy)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		free(*field);
+		*field = copy;
+	}
+	s->given |= 1u << o->id;
+	return 0;
+}
+
+static int parse_argv(struct settings *s, int argc, char **argv, struct hail_errbuf *e)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *value = NULL;
+		char name[64], src[80];
+		const struct opt_def *o;
+		const char *eq;
+		size_t len;
+
+		if (!strcmp(arg, "-h"))
+			arg = "--help";
+		else if (!strcmp(arg, "-V"))
+			arg = "--version";
+		if (strncmp(arg, "--", 2) != 0) {
+			str_escape(name, sizeof(name), arg, strlen(arg));
+			return hail_fail(e, HAIL_E_USAGE, "unexpected argument '%s'", name);
+		}
+		arg += 2;
+		eq = strchr(arg, '=');
+		len = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (len >= sizeof(name))
+			len = sizeof(name) - 1;
+		memcpy(name, arg, len);
+		name[len] = '\0';
+		o = opt_find(name);
+		if (!o) {
+			char escaped[80];
+
+			str_escape(escaped, sizeof(escaped), name, len);
+			return hail_fail(e, HAIL_E_USAGE, "unknown option '--%s' (see --help)", escaped);
+		}
+		snprintf(src, sizeof(src), "--%s", o->name);
+		if (o->type == ARG_NONE || o->type == ARG_ACTION) {
+			if (eq)
+				return hail_fail(e, HAIL_E_USAGE, "%s takes no value", src);
+			*bool_field(s, o->id) = true;
+			s->given |= 1u << o->id;
+			continue;
+		}
+		if (eq)
+			value = eq + 1;
+		else if (i + 1 < argc)
+			value = argv[++i];
+		else
+			return hail_fail(e, HAIL_E_USAGE, "%s needs a value", src);
+		if (set_string(s, o, value, src, e) < 0)
+			return HAIL_E_USAGE;
+	}
+	return 0;
+}
+
+static int set_from_json(struct settings *s, const struct opt_def *o, const cJSON *v,
+			 const char *src, struct hail_errbuf *e)
+{
+	switch (o->type) {
+	case ARG_NONE:
+		if (!cJSON_IsBool(v))
+			return hail_fail(e, HAIL_E_USAGE, "%s: must be true or false", src);
+		*bool_field(s, o->id) = cJSON_IsTrue(v);
+		s->given |= 1u << o->id;
+		return 0;
+	case ARG_PERIOD:
+		if (cJSON_IsNumber(v)) {
+			double d = v->valuedouble;
+
+			/* a number is minutes, as on the command line */
+			if (d < 1 || d > PERIOD_MAX_SECONDS / 60 || d != (double)(unsigned)d)
+				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number of minutes "
+						 "in range", src, d);
+			*period_field(s, o->id) = (unsigned)d * 60;
+			s->given |= 1u << o->id;
+			return 0;
+		}
+		/* fall through */
+	case ARG_STRING:
+		if (!cJSON_IsString(v))
+			return hail_fail(e, HAIL_E_USAGE, "%s: must be a string", src);
+		return set_string(s, o, v->valuestring, src, e);
+	case ARG_ACTION:
+		break;
+	}
+	return hail_fail(e, HAIL_E_USAGE, "%s: not allowed in a config file", src);
+}
+
+int settings_read_config_json(struct settings *s, const char *name, const char *text,
+			      unsigned long len, struct hail_errbuf *e)
+{
+	char fname[128];
+	cJSON *root, *item;
+	const char *end = NULL;
+	int ret = 0;
+
+	str_escape(fname, sizeof(fname), name, strlen(name));
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (!root)
+		return hail_fail(e, HAIL_E_USAGE, "config file %s: not valid JSON (at byte %ld)",
+				 fname, end ? (long)(end - text) : 0L);
+	if (!cJSON_IsObject(root)) {
+		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: must hold a JSON object", fname);
+		goto out;
+	}
+	cJSON_ArrayForEach(item, root) {
+		const struct opt_def *o = opt_find(item->string);
+		char key[64], src[256];
+
+		str_escape(key, sizeof(key), item->string, strlen(item->string));
+		if (!o || o->type == ARG_ACTION || o->id == OPT_CONFIG) {
+			/* newer settings must not break an older hail */
+			log_warning("config file %s: unknown key '%s' ignored", fname, key);
+			continue;
+		}
+		if (s->given & (1u << o->id))
+			continue;       /* the command line wins */
+		snprintf(src, sizeof(src), "config file %s: key %s", fname, key);
+		ret = set_from_json(s, o, item, src, e);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	cJSON_Delete(root);
+	return ret;
+}
+
+static int read_config_file(struct settings *s, struct hail_errbuf *e)
+{
+	const char *path = s->config_file;
+	char *buf = NULL, fname[128];
+	size_t len = 0;
+	ssize_t n;
+	int fd, ret;
+
+	str_escape(fname, sizeof(fname), path, strlen(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return hail_fail(e, HAIL_E_USAGE, "config file %s: %s", fname, strerror(errno));
+	buf = malloc(CONFIG_FILE_MAX + 1);
+	if (!buf) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	/* read one byte past the limit to tell "full" from "too big" */
+	while ((n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len)) > 0)
+		len += (size_t)n;
+	if (n < 0) {
+		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: %s", fname, strerror(errno));
+		goto out;
+	}
+	if (len > CONFIG_FILE_MAX) {
+		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: larger than %d bytes",
+				fname, CONFIG_FILE_MAX);
+		goto out;
+	}
+	ret = settings_read_config_json(s, path, buf, len, e);
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+static int fill_defaults(struct settings *s, struct hail_errbuf *e)
+{
+	if (!(s->given & (1u << OPT_POLL_PERIOD)))
+		s->poll_period_s = DEFAULT_POLL_PERIOD_S;
+	if (!(s->given & (1u << OPT_ACTIVATION_TIMEOUT)))
+		s->activation_timeout_s = DEFAULT_ACTIVATION_TIMEOUT_S;
+	if (!(s->given & (1u << OPT_SWITCH_TIMEOUT)))
+		s->switch_timeout_s = DEFAULT_SWITCH_TIMEOUT_S;
+	if (!(s->given & (1u << OPT_HTTP_TIMEOUT)))
+		s->http_timeout_s = DEFAULT_HTTP_TIMEOUT_S;
+	if (!s->netrc_file && access(DEFAULT_NETRC_FILE, F_OK) == 0) {
+		s->netrc_file = strdup(DEFAULT_NETRC_FILE);
+		if (!s->netrc_file)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf *e)
+{
+	bool cli_oneshot, cli_period;
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	ret = parse_argv(s, argc, argv, e);
+	if (ret < 0 || s->help || s->version)
+		return ret;
+	cli_oneshot = s->given & (1u << OPT_ONESHOT);
+	cli_period = s->given & (1u << OPT_POLL_PERIOD);
+	if (cli_oneshot && cli_period)
+		return hail_fail(e, HAIL_E_USAGE, "--oneshot and --poll-period exclude each other");
+	/* The bootstrap runs "--oneshot --config F" with a poll-period in F:
+	 * a mode chosen on the command line overrides the file's. */
+	if (cli_oneshot)
+		s->given |= 1u << OPT_POLL_PERIOD;
+	if (cli_period)
+		s->given |= 1u << OPT_ONESHOT;
+	if (s->config_file) {
+		ret = read_config_file(s, e);
+		if (ret < 0)
+			return ret;
+		if (!cli_oneshot && !cli_period && s->oneshot &&
+		    (s->given & (1u << OPT_POLL_PERIOD)))
+			return hail_fail(e, HAIL_E_USAGE, "config file: oneshot and poll-period "
+					 "exclude each other");
+	}
+	if (cli_oneshot)
+		s->given &= ~(1u << OPT_POLL_PERIOD);
+	if (cli_period)
+		s->given &= ~(1u << OPT_ONESHOT);
+	if (!s->profile)
+		return hail_fail(e, HAIL_E_USAGE, "--profile is required");
+	if (!s->job_uri)
+		return hail_fail(e, HAIL_E_USAGE, "--job-uri is required");
+	return fill_defaults(s, e);
+}
+
+void settings_free(struct settings *s)
+{
+	free(s->profile);
+	free(s->job_uri);
+	free(s->netrc_file);
+	free(s->config_file);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,71 @@
+/* hail's settings: command-line flags and the --config file.
+ *
+ * Both go through one table of options (options.c), so a config key is
+ * exactly a long flag's name and --help cannot drift from what is accepted.
+ * Flags given on the command line win over the config file. */
+#ifndef HAIL_OPTIONS_H
+#define HAIL_OPTIONS_H
+
+#include <stdbool.h>
+
+#include "error.h"
+
+#define HAIL_VERSION "0.3.0"
+
+#define DEFAULT_POLL_PERIOD_S (5 * 60)
+#define DEFAULT_ACTIVATION_TIMEOUT_S (15 * 60)
+#define DEFAULT_SWITCH_TIMEOUT_S (60 * 60)
+#define DEFAULT_HTTP_TIMEOUT_S 60
+#define DEFAULT_NETRC_FILE "/etc/netrc"
+#define CONFIG_FILE_MAX (64 * 1024)
+
+enum opt_id {
+	OPT_ACTIVATION_TIMEOUT,
+	OPT_CONFIG,
+	OPT_HELP,
+	OPT_HTTP_TIMEOUT,
+	OPT_JOB_URI,
+	OPT_NETRC_FILE,
+	OPT_ONESHOT,
+	OPT_POLL_PERIOD,
+	OPT_PROFILE,
+	OPT_SWITCH_TIMEOUT,
+	OPT_VERBOSE,
+	OPT_VERSION,
+	OPT_COUNT
+};
+
+struct settings {
+	char *profile;          /* owned; a name or an absolute path */
+	char *job_uri;          /* owned; not yet validated */
+	char *netrc_file;       /* owned, or NULL */
+	char *config_file;      /* owned, or NULL */
+	unsigned poll_period_s;
+	unsigned activation_timeout_s;
+	unsigned switch_timeout_s;
+	unsigned http_timeout_s;
+	bool oneshot;
+	bool verbose;
+	bool help;
+	bool version;
+	unsigned given;         /* bit (1u << opt_id) for each setting given */
+};
+
+/* Reads argv, then the config file it names (when any), then fills defaults.
+ * On a bad flag or config returns HAIL_E_USAGE with the reason in *e. */
+int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf *e);
+
+/* Reads a config file's JSON text into s, leaving settings already given
+ * alone. Exposed for tests and fuzzing; name is used in messages only. */
+int settings_read_config_json(struct settings *s, const char *name, const char *text,
+			      unsigned long len, struct hail_errbuf *e);
+
+void settings_free(struct settings *s);
+
+/* Writes --help to stdout. */
+void options_print_help(const char *progname);
+
+/* True when the option table is sorted by name (checked by a unit test). */
+bool options_table_sorted(void);
+
+#endif

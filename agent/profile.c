@@ -1,0 +1,191 @@
+#include "profile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "signals.h"
+#include "storepath.h"
+#include "strutil.h"
+
+#define LINK_HOPS_MAX 8
+
+static bool path_is_clean(const char *p)
+{
+	const char *seg = p;
+
+	for (;;) {
+		const char *slash = strchr(seg, '/');
+		size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+
+		if ((len == 1 && seg[0] == '.') || (len == 2 && !memcmp(seg, "..", 2)))
+			return false;
+		if (len == 0 && seg != p)       /* "//" or a trailing "/" */
+			return false;
+		if (!slash)
+			return true;
+		seg = slash + 1;
+	}
+}
+
+int profile_path(const char *name, char **path, struct hail_errbuf *e)
+{
+	char shown[128];
+
+	str_escape(shown, sizeof(shown), name, strlen(name));
+	if (!*name || strlen(name) > 512 || !path_is_clean(name[0] == '/' ? name + 1 : name) ||
+	    strcspn(name, "\n\r\t") != strlen(name))
+		return hail_fail(e, HAIL_E_USAGE, "profile '%s': not a plain name or an "
+				 "absolute path", shown);
+	*path = name[0] == '/' ? strdup(name) : str_concat(PROFILES_DIR "/", name, NULL);
+	if (!*path)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	return 0;
+}
+
+int profile_make_parents(const char *path, struct hail_errbuf *e)
+{
+	char dir[PATH_MAX];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(dir))
+		return hail_fail(e, HAIL_E_USAGE, "profile path too long");
+	memcpy(dir, path, len + 1);
+	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return hail_fail(e, HAIL_E_INTERNAL, "mkdir %s: %s", dir, strerror(errno));
+		*p = '/';
+	}
+	return 0;
+}
+
+int profile_current(const char *path, char **store_path, struct hail_errbuf *e)
+{
+	char cur[PATH_MAX], target[PATH_MAX];
+
+	*store_path = NULL;
+	if (strlen(path) >= sizeof(cur))
+		return hail_fail(e, HAIL_E_USAGE, "profile path too long");
+	strcpy(cur, path);
+	/* P -> P-N-link -> /nix/store/...: follow links until a store path,
+	 * not further (an output may itself be a symlink). */
+	for (int hop = 0; hop < LINK_HOPS_MAX; hop++) {
+		ssize_t n = readlink(cur, target, sizeof(target) - 1);
+
+		if (n < 0 && errno == ENOENT && hop == 0)
+			return 0;
+		if (n < 0)
+			return hail_fail(e, HAIL_E_NIX, "profile %s: %s: %s", path, cur,
+					 errno == EINVAL ? "not a symlink" : strerror(errno));
+		target[n] = '\0';
+		if (target[0] != '/') {
+			char *slash = strrchr(cur, '/');
+			size_t dirlen = slash ? (size_t)(slash - cur) + 1 : 0;
+
+			if (dirlen + (size_t)n >= sizeof(cur))
+				return hail_fail(e, HAIL_E_NIX, "profile %s: link too long", path);
+			memmove(cur + dirlen, target, (size_t)n + 1);
+		} else {
+			memcpy(cur, target, (size_t)n + 1);
+		}
+		if (storepath_valid(cur, strlen(cur), NULL)) {
+			*store_path = strdup(cur);
+			return *store_path ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		}
+	}
+	return hail_fail(e, HAIL_E_NIX, "profile %s does not lead to a store path", path);
+}
+
+int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf *e)
+{
+	long long deadline = monotonic_ms() + (long long)wait_s * 1000;
+	char *lock_path = str_concat(path, ".hail.lock", NULL);
+	int lfd, ret;
+
+	if (!lock_path)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	lfd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (lfd < 0) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "open %s: %s", lock_path, strerror(errno));
+		goto out;
+	}
+	/* flock() would block with our signals held: try, and wait on the
+	 * signals in between, so SIGTERM still ends the wait. */
+	while (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			ret = hail_fail(e, HAIL_E_INTERNAL, "lock %s: %s", lock_path, strerror(errno));
+			goto out;
+		}
+		if (monotonic_ms() >= deadline || signals_stop_requested()) {
+			ret = hail_fail(e, HAIL_E_BUSY, "profile %s is locked by another process "
+					"(%s)", path, lock_path);
+			goto out;
+		}
+		signals_wait(100);
+	}
+	*fd = lfd;
+	lfd = -1;
+	ret = 0;
+out:
+	if (lfd >= 0)
+		close(lfd);
+	free(lock_path);
+	return ret;
+}
+
+int profile_set(const char *path, const char *store_path, unsigned timeout_s,
+		struct hail_errbuf *e)
+{
+	const char *argv[] = { "nix-env", "--profile", path, "--set", store_path, NULL };
+	struct child_result res;
+	char how[128];
+
+	if (!storepath_valid(store_path, strlen(store_path), NULL))
+		return hail_fail(e, HAIL_E_PROTOCOL, "refusing to switch to a non-store path");
+	if (child_run(argv, timeout_s, &res) < 0)
+		return hail_fail(e, HAIL_E_NIX, "cannot run nix-env: %s", strerror(res.spawn_errno));
+	if (!child_succeeded(&res)) {
+		child_describe(&res, how, sizeof(how));
+		return hail_fail(e, HAIL_E_NIX, "nix-env --profile %s --set %s %s", path, store_path, how);
+	}
+	return 0;
+}
+
+int profile_activate(const char *path, unsigned timeout_s, struct child_result *res,
+		     struct hail_errbuf *e)
+{
+	char *activate = str_concat(path, "/bin/activate", NULL);
+	const char *argv[] = { activate, NULL };
+	struct child_result local;
+	char how[128];
+	int ret;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	if (!activate)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	if (access(activate, X_OK) < 0) {
+		ret = hail_fail(e, HAIL_E_ACTIVATE, "%s: %s", activate,
+				errno == EACCES ? "not executable" : strerror(errno));
+		goto out;
+	}
+	if (child_run(argv, timeout_s, res) < 0) {
+		ret = hail_fail(e, HAIL_E_ACTIVATE, "cannot run %s: %s", activate,
+				strerror(res->spawn_errno));
+		goto out;
+	}
+	child_describe(res, how, sizeof(how));
+	ret = child_succeeded(res) ? 0 :
+		hail_fail(e, HAIL_E_ACTIVATE, "%s %s", activate, how);
+out:
+	free(activate);
+	return ret;
+}

@@ -1,0 +1,65 @@
+/* An HTTP client for talking to untrusted peers (Hydra, IMDS).
+ *
+ * One client keeps one libcurl handle, so that a polling agent reuses its
+ * connection. Redirects are never followed: the caller reads Location.
+ * Bodies are capped and every transfer is time-limited. Credentials come only
+ * from the netrc file, through libcurl's own netrc support, for the host the
+ * URL names. */
+#ifndef HAIL_HTTP_H
+#define HAIL_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct http_client;
+
+struct http_options {
+	const char *user_agent;      /* borrowed */
+	const char *netrc_file;      /* borrowed; NULL: no credentials */
+	unsigned connect_timeout_s;
+	unsigned total_timeout_s;
+	/* Called now and then during a transfer; returning true aborts it
+	 * (HAIL_E_INTERRUPTED). May be NULL. */
+	bool (*should_abort)(void);
+};
+
+struct http_response {
+	long status;
+	char *body;          /* owned, NUL-terminated, body_len bytes before the NUL */
+	size_t body_len;
+	char *location;      /* owned, absolute URL of a redirect, or NULL */
+	char *content_type;  /* owned, or NULL */
+};
+
+/* Returns NULL when out of memory. */
+struct http_client *http_client_new(const struct http_options *opt);
+void http_client_free(struct http_client *c);
+
+/* Performs method (NULL: GET) on url with the given extra header lines
+ * (NULL-terminated list, may be NULL) and request body (may be NULL),
+ * keeping at most max_body bytes of the answer. On success (any HTTP status)
+ * fills *res and returns 0; the caller frees it with http_response_clear().
+ * On failure returns HAIL_E_NETWORK, HAIL_E_PROTOCOL (body over max_body),
+ * HAIL_E_INTERRUPTED or HAIL_E_INTERNAL and http_client_error() says why. */
+int http_request(struct http_client *c, const char *method, const char *url,
+		 const char *const *headers, const char *body, size_t max_body,
+		 struct http_response *res);
+
+/* The reason for the last failure, without credentials; borrowed until the
+ * next request. */
+const char *http_client_error(const struct http_client *c);
+
+/* Counters for benchmarks and metrics. */
+struct http_stats {
+	unsigned long requests;
+	unsigned long body_bytes;
+};
+void http_client_stats(const struct http_client *c, struct http_stats *out);
+
+void http_response_clear(struct http_response *res);
+
+/* Call once at start, before any thread exists. */
+int http_global_init(void);
+void http_global_cleanup(void);
+
+#endif

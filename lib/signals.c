@@ -1,0 +1,74 @@
+#include "signals.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <time.h>
+
+#include "error.h"
+
+static sigset_t blocked;
+static bool stop_taken;
+static bool reload_taken;
+
+int signals_setup(void)
+{
+	struct sigaction ign = { .sa_handler = SIG_IGN };
+
+	sigemptyset(&blocked);
+	sigaddset(&blocked, SIGTERM);
+	sigaddset(&blocked, SIGINT);
+	sigaddset(&blocked, SIGHUP);
+	sigaddset(&blocked, SIGCHLD);
+	if (sigprocmask(SIG_BLOCK, &blocked, NULL) < 0)
+		return HAIL_E_INTERNAL;
+	/* A peer closing a socket must be an error, not our death. */
+	if (sigaction(SIGPIPE, &ign, NULL) < 0)
+		return HAIL_E_INTERNAL;
+	return 0;
+}
+
+long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int signals_wait(long timeout_ms)
+{
+	struct timespec ts;
+	int sig;
+
+	if (timeout_ms < 0)
+		timeout_ms = 0;
+	ts.tv_sec = timeout_ms / 1000;
+	ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
+	sig = sigtimedwait(&blocked, NULL, &ts);
+	if (sig < 0)
+		return 0;       /* EAGAIN: time is up; EINTR: a stop/continue */
+	if (sig == SIGTERM || sig == SIGINT)
+		stop_taken = true;
+	else if (sig == SIGHUP)
+		reload_taken = true;
+	return sig;
+}
+
+bool signals_stop_requested(void)
+{
+	sigset_t pending;
+
+	if (stop_taken)
+		return true;
+	if (sigpending(&pending) < 0)
+		return false;
+	return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
+bool signals_take_reload(void)
+{
+	bool r = reload_taken;
+
+	reload_taken = false;
+	return r;
+}

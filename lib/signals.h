@@ -1,0 +1,31 @@
+/* Signals for a daemon without handlers.
+ *
+ * SIGTERM, SIGINT, SIGHUP and SIGCHLD stay blocked for the whole life of the
+ * process and are taken synchronously with sigtimedwait() wherever the program
+ * waits (between polls, for a child): nothing can arrive between a check and a
+ * sleep. Children get a clean mask and default dispositions (see spawn.c). */
+#ifndef HAIL_SIGNALS_H
+#define HAIL_SIGNALS_H
+
+#include <stdbool.h>
+
+/* Blocks the signals above and ignores SIGPIPE. Call before starting threads
+ * or children. */
+int signals_setup(void);
+
+/* Waits up to timeout_ms for one of the signals. Returns the signal taken, or
+ * 0 when the time ran out. SIGTERM and SIGINT are remembered as a stop request,
+ * SIGHUP as a reload request. */
+int signals_wait(long timeout_ms);
+
+/* True once SIGTERM or SIGINT was taken, or while one is pending. Cheap enough
+ * to call from a transfer's progress callback. */
+bool signals_stop_requested(void);
+
+/* True (once) when SIGHUP was taken since the last call. */
+bool signals_take_reload(void);
+
+/* Milliseconds on the monotonic clock, for deadlines. */
+long long monotonic_ms(void);
+
+#endif
