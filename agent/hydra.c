@@ -26,23 +26,31 @@ void hydra_build_clear(struct hydra_build *build)
 	memset(build, 0, sizeof(*build));
 }
 
-/* Is s (len bytes) one or more path segments of three, none empty? */
-static bool three_segments(const char *s)
+/* The segment that starts at seg, up to the next '/', is "job". */
+static bool is_job_segment(const char *seg)
 {
-	int n = 0;
+	return !strncmp(seg, "job", 3) && (seg[3] == '/' || seg[3] == '\0');
+}
 
-	for (const char *seg = s; ; ) {
-		const char *slash = strchr(seg, '/');
-		size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+/* In the path of a job URI, PREFIX/job/PROJECT/JOBSET/JOB: finds the "/job/"
+ * that has exactly three non-empty segments after it (a project may itself
+ * be called "job"). Returns NULL when there is none. */
+static const char *find_job_segment(const char *path)
+{
+	const char *p = path + strlen(path);
 
-		if (len == 0 || (len == 1 && seg[0] == '.') || (len == 2 && !memcmp(seg, "..", 2)))
-			return false;
-		n++;
-		if (!slash)
-			break;
-		seg = slash + 1;
+	for (int n = 0; n < 4; n++) {
+		const char *end = p;
+
+		while (p > path && p[-1] != '/')
+			p--;
+		if (p == path || p == end)
+			return NULL;    /* no leading '/' or an empty segment */
+		if (end - p <= 2 && p[0] == '.' && (end - p == 1 || p[1] == '.'))
+			return NULL;    /* "." or ".." */
+		p--;                    /* onto the '/' */
 	}
-	return n == 3;
+	return is_job_segment(p + 1) ? p : NULL;
 }
 
 /* A job URI from a flag or a file: never logged with credentials, so any
@@ -76,7 +84,8 @@ static int check_uri_parts(CURLU *u, const char *shown, struct hail_errbuf *e)
 
 int hydra_job_parse(const char *uri, struct hydra_job *job, struct hail_errbuf *e)
 {
-	char shown[ESCAPED_MAX], *norm = NULL, *path, *job_seg;
+	char shown[ESCAPED_MAX], *norm = NULL, *path;
+	const char *job_seg;
 	CURLU *u = NULL;
 	size_t len;
 	int ret;
@@ -106,10 +115,8 @@ int hydra_job_parse(const char *uri, struct hydra_job *job, struct hail_errbuf *
 		norm[--len] = '\0';
 	path = strstr(norm, "://");
 	path = path ? strchr(path + 3, '/') : NULL;
-	job_seg = NULL;
-	for (char *p = path; p && (p = strstr(p, "/job/")); p++)
-		job_seg = p;
-	if (!job_seg || !three_segments(job_seg + 5)) {
+	job_seg = path ? find_job_segment(path) : NULL;
+	if (!job_seg) {
 		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': expected "
 				"http(s)://HOST/job/PROJECT/JOBSET/JOB", shown);
 		goto out;

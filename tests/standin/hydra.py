@@ -42,7 +42,18 @@ counted fault can be laid over a standing one). A fault is used up only by a
 request it actually applies to: "no-out", "bad-path" and "huge" apply only to a
 build's JSON (GET /build/ID with the JSON Accept header, known ID); every other
 kind applies to any request of its target. Faults are checked after auth,
-except kind "401".
+except kind "401". Targets: "latest" = /job/..., "build" = /build/...,
+"cache" = the three cache shapes, "any" = every main-server request.
+Details beyond the brief:
+  - "truncated" sends the normal answer's headers with its full Content-Length
+    and half its body, then closes; an empty body (a 302) promises 64 bytes.
+  - "hang" ends by closing the connection without an answer, also when the
+    faults are cleared; "hang" and "slow" values are capped at 600 s.
+  - "redirect-loop" points at http://HOST/PATH?QUERY with the Host asked for.
+  - "bad-path" puts any JSON value given (not only strings) in out.path.
+  - In /stats, "status" is null for "hang" and "reset" (nothing was sent);
+    entries appear when a request arrives and are completed when it ends;
+    each also names the fault applied ("fault": KIND or null).
 """
 
 import argparse
@@ -443,7 +454,6 @@ class MainHandler(Handler):
 
     def route_latest(self, parts):
         state = self.server.state
-        build_id = None
         if len(parts) == 4 and parts[3] == "latest":
             build_id = state.latest("/".join(parts[:3]))
         elif len(parts) == 4 and parts[3] == "latest-finished":
