@@ -99,7 +99,8 @@ int hydra_job_parse(const char *uri, struct hydra_job *job, struct hail_errbuf *
 	u = curl_url();
 	if (!u)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, uri, 0) != CURLUE_OK) {
+	/* unknown schemes pass here so that the check below can name them */
+	if (curl_url_set(u, CURLUPART_URL, uri, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
 		ret = hail_fail(e, HAIL_E_USAGE, "job-uri '%s': not a valid URL", shown);
 		goto out;
 	}

@@ -1,0 +1,213 @@
+"""A hostile or broken Hydra, cache or build: one clear line, a distinct exit
+status, the profile left as it was, and a polling agent that keeps polling."""
+import fcntl
+import os
+import signal
+
+from harness import PASSWORD, run_tests, wait_for
+
+# (name, fault kind, target, fault value, extra flags, exit status, log pattern)
+HYDRA_FAULTS = [
+    ("401", "401", "latest", None, (), 3, r"/latest: HTTP 401 \(check the netrc"),
+    ("403", "403", "latest", None, (), 3, r"/latest: HTTP 403"),
+    ("404", "404", "latest", None, (), 3, r"/latest: HTTP 404 \(no successful build"),
+    ("500", "500", "latest", None, (), 3, r"/latest: HTTP 500$"),
+    ("503 on build", "503", "build", None, (), 3, r"/build/2: HTTP 503$"),
+    ("non-JSON", "nonjson", "build", None, (), 4, r"/build/2: build 2: not JSON"),
+    ("truncated", "truncated", "build", None, (), 3, r"/build/2: transfer closed"),
+    ("no out", "no-out", "build", None, (), 4, r"no buildoutputs\.out\.path"),
+    ("bad path", "bad-path", "build", None, (), 4,
+     r"output '/nix/store/\.\./\.\./etc; touch /tmp/pwned' is not a store path"),
+    ("bad path with newline", "bad-path", "build", "/nix/store/x\nhail: forged", (), 4,
+     r"output '/nix/store/x\\x0ahail: forged' is not a store path"),
+    ("huge", "huge", "build", None, (), 4, r"response body larger than 1048576 bytes"),
+    ("redirect loop", "redirect-loop", "latest", None, (), 4,
+     r"/latest: HTTP 302: Location 'http://127\.0\.0\.1:\d+/job/proj/main/demo/latest' "
+     r"is not a Hydra build URL"),
+    ("bad location", "bad-location", "latest", None, (), 4, r"is not a Hydra build URL"),
+    ("hang", "hang", "latest", 30, ("--http-timeout", "2s"), 3,
+     r"/latest: Operation timed out after 2\d\d\d milliseconds"),
+    ("reset", "reset", "latest", None, (), 3, r"/latest: (Recv failure|Empty reply)"),
+]
+
+
+def on_v1_with_v2_published(w):
+    assert w.client.oneshot()[0] == 0 if w.publish(1) else False
+    v1 = w.client.profile_target()
+    w.publish(2)
+    return v1
+
+
+def check_fault(w, kind, target, value, extra, status, pattern):
+    v1 = on_v1_with_v2_published(w)
+    fault = {"value": value} if value is not None else {}
+    w.hydra.fault(kind, target, **fault)
+    rc, log = w.client.oneshot(*extra)
+    assert rc == status, f"exit {rc}, not {status}:\n{log}"
+    errors = [l for l in log.splitlines() if l.startswith("hail: error:")]
+    assert len(errors) == 1, log
+    import re
+    assert re.search(pattern, errors[0]), f"/{pattern}/ not in {errors[0]!r}"
+    assert w.client.profile_target() == v1
+    assert w.client.generations() == ["demo-1-link"]
+    assert PASSWORD not in log
+    assert not os.path.exists("/tmp/pwned")
+
+
+def make_fault_test(row):
+    name, kind, target, value, extra, status, pattern = row
+
+    def test(w):
+        check_fault(w, kind, target, value, extra, status, pattern)
+    test.__name__ = "test_hydra_fault_" + name.replace(" ", "_").replace("-", "_")
+    return test
+
+
+def test_wrong_password(w):
+    w.publish(1)
+    rc, log = w.client.oneshot()
+    assert rc == 3, log
+    assert "HTTP 401 (check the netrc credentials for this host)" in log, log
+    assert "wrong-" not in log and PASSWORD not in log
+    assert w.client.profile_target() is None
+test_wrong_password.client_kw = {"password": "wrong-password"}
+
+
+def test_connection_refused(w):
+    w.publish(1)
+    w.hydra.stop()          # the port is closed now
+    rc, log = w.client.oneshot()
+    assert rc == 3, log
+    assert "/latest: Failed to connect to 127.0.0.1 port" in log, log
+
+
+def test_location_on_another_host_is_read_not_followed(w):
+    """Behind a reverse proxy Location may name another base (protocols.md):
+    hail takes the build id from it and asks its own job URI's host."""
+    out = w.publish(1)
+    w.hydra.fault("foreign-location", "latest")
+    rc, log = w.client.oneshot()
+    assert rc == 0, log
+    assert w.client.profile_target() == out
+    assert all("example.invalid" not in r["path"] for r in w.hydra.stats())
+
+
+def test_slow_hydra_within_the_limit(w):
+    out = w.publish(1)
+    w.hydra.fault("slow", "latest", value=1, count=1)
+    rc, log = w.client.oneshot("--http-timeout", "10s")
+    assert rc == 0, log
+    assert w.client.profile_target() == out
+
+
+def test_cache_fault_fails_the_switch(w):
+    v1 = on_v1_with_v2_published(w)
+    w.hydra.fault("500", "cache")
+    rc, log = w.client.oneshot()
+    assert rc == 5, log
+    assert "nix-env --profile /nix/var/nix/profiles/demo --set /nix/store/" in log
+    assert w.client.profile_target() == v1
+
+
+def test_unsigned_build_is_refused_by_nix(w):
+    w.publish(1)
+    with open("/etc/nix/nix.conf") as f:
+        conf = f.read()
+    with open("/etc/nix/nix.conf", "w") as f:    # trust another key only
+        f.write(conf.replace("trusted-public-keys = hail-test-1:",
+                             "trusted-public-keys = other-1:"))
+    rc, log = w.client.oneshot()
+    assert rc == 5, log
+    assert w.client.profile_target() is None
+
+
+def test_activation_failure(w):
+    w.publish(1, activate="echo failing; exit 3")
+    rc, log = w.client.oneshot()
+    assert rc == 6, log
+    assert "/nix/var/nix/profiles/demo/bin/activate exited with status 3" in log, log
+
+
+def test_activation_timeout_kills_its_process_group(w):
+    hang = 'sleep 60 & echo $$ >> "$HAIL_TEST_ACTIVATIONS"; sleep 60'
+    w.publish(1, activate=hang)
+    rc, log = w.client.oneshot("--activation-timeout", "1s")
+    assert rc == 6, log
+    assert "activate timed out after 1." in log, log
+    pgid = int(w.client.activation_log()[0])
+
+    def group_gone():
+        try:
+            os.killpg(pgid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    wait_for(group_gone, 5, "the activation's process group to be gone")
+
+
+def test_missing_activate(w):
+    w.publish(1, hasActivate=False)
+    rc, log = w.client.oneshot()
+    assert rc == 6, log
+    assert "bin/activate: No such file or directory" in log, log
+
+
+def test_activate_not_executable(w):
+    w.publish(1, executable=False)
+    rc, log = w.client.oneshot()
+    assert rc == 6, log
+    assert "bin/activate: not executable" in log, log
+
+
+def test_profile_lock_held_by_another_process(w):
+    w.publish(1)
+    os.makedirs("/nix/var/nix/profiles", exist_ok=True)
+    with open("/nix/var/nix/profiles/demo.hail.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rc, log = w.client.oneshot("--switch-timeout", "1s", "--activation-timeout", "1s")
+    assert rc == 7, log
+    assert "profile /nix/var/nix/profiles/demo is locked by another process" in log, log
+    assert w.client.profile_target() is None
+
+
+def test_usage_errors_change_nothing(w):
+    cases = [
+        (["--job-uri", "htp://x/job/a/b/c"], "job-uri 'htp://x/job/a/b/c': scheme must be"),
+        (["--job-uri", w.hydra.url + "/jobs/a"], "expected http(s)://HOST/job/PROJECT"),
+        (["--job-uri", w.hydra.job_uri, "--netrc-file", "/nonexistent"],
+         "netrc-file /nonexistent: No such file"),
+        (["--job-uri", w.hydra.job_uri, "--poll-period", "0"], "--poll-period '0'"),
+        (["--job-uri", w.hydra.job_uri, "--config", "/nonexistent.json"],
+         "config file /nonexistent.json: No such file"),
+    ]
+    for args, message in cases:
+        a = w.client.start(raw_args=["--oneshot", "--profile", "sub/demo", *args])
+        assert a.wait() == 2, a.text()
+        assert message in a.text(), (message, a.text())
+    assert not os.path.exists("/nix/var/nix/profiles/sub")
+    assert w.hydra.stats() == []
+
+
+def test_polling_agent_survives_every_fault(w):
+    w.publish(1)
+    agent = w.client.start("--poll-period", "1s", "--http-timeout", "2s")
+    agent.wait_log(r"activated build 1 ")
+    w.publish(2)
+    errors = 0
+    for _, kind, target, value, _, _, pattern in HYDRA_FAULTS:
+        w.hydra.fault(kind, target, **({"value": value} if value is not None else {}))
+        agent.signal(signal.SIGHUP)     # poll now, whatever the backoff
+        errors += 1
+        agent.wait_log(r"error: .*; next poll in \d+s", count=errors, timeout=15)
+        w.hydra.clear_faults()
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(r"activated build 2 ", timeout=15)
+    assert agent.proc.poll() is None
+    assert agent.stop() == 0
+    assert PASSWORD not in agent.text()
+
+
+if __name__ == "__main__":
+    tests = [make_fault_test(r) for r in HYDRA_FAULTS]
+    tests += [v for k, v in list(globals().items()) if k.startswith("test_")]
+    run_tests(tests)
