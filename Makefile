@@ -46,8 +46,10 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_OBJ) $(LIB_OBJ)
 
 unit: $(UNIT_BIN)
 
-# Every test: unit, static, end to end; ends with "N passed, N failed".
+# Every test: unit, static, end to end, plain and under ASan+UBSan and
+# valgrind; ends with "N passed, N failed".
 check: all unit
+	$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan all unit
 	BUILD=$(BUILD) tests/run
 
 install: $(BUILD)/hail

@@ -37,6 +37,7 @@ HAIL = os.path.join(REPO, BUILD, "hail")
 # e.g. HAIL_WRAPPER="valgrind --error-exitcode=99 --leak-check=full"
 HAIL_WRAPPER = shlex.split(os.environ.get("HAIL_WRAPPER", ""))
 SLOW = 10 if HAIL_WRAPPER else 1    # valgrind runs hail ~10-50x slower
+VALGRIND_ERROR_EXIT = 99            # the wrapper's --error-exitcode
 DEMO_NIX = os.path.join(REPO, "tests", "e2e", "demo.nix")
 STANDIN = os.path.join(REPO, "tests", "standin", "hydra.py")
 PYTHON = "/usr/bin/python3"
@@ -355,6 +356,9 @@ def run_tests(tests, only=None):
         try:
             world = World(root, **getattr(t, "client_kw", {}))
             t(world)
+            for a in world.client.agents:
+                if a.proc.poll() == VALGRIND_ERROR_EXIT:
+                    raise AssertionError(f"valgrind found errors in hail: {a.log_path}")
             print(f"PASS {name} ({time.monotonic() - start:.2f}s)", flush=True)
         except Exception as e:
             failed += 1
