@@ -73,7 +73,7 @@ int profile_current(const char *path, char **store_path, struct hail_errbuf *e)
 	*store_path = NULL;
 	if (strlen(path) >= sizeof(cur))
 		return hail_fail(e, HAIL_E_USAGE, "profile path too long");
-	strcpy(cur, path);
+	memcpy(cur, path, strlen(path) + 1);
 	/* P -> P-N-link -> /nix/store/...: follow links until a store path,
 	 * not further (an output may itself be a symlink). */
 	for (int hop = 0; hop < LINK_HOPS_MAX; hop++) {
