@@ -12,6 +12,9 @@ PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Iagent $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
+ifneq ($(filter -fsanitize=fuzzer-no-link%,$(CFLAGS)),)
+ALL_LDFLAGS += -fsanitize=address,undefined
+endif
 
 # make SANITIZE=1: AddressSanitizer + UBSan build in its own folder.
 ifeq ($(SANITIZE),1)
@@ -50,6 +53,7 @@ unit: $(UNIT_BIN)
 # valgrind; ends with "N passed, N failed".
 check: all unit
 	$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan all unit
+	$(FUZZ_MAKE) BUILD=$(BUILD)/fuzz fuzzers
 	BUILD=$(BUILD) tests/run
 
 install: $(BUILD)/hail
@@ -66,3 +70,20 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# make fuzz [FUZZ_SECONDS=600]: each libFuzzer harness in tests/fuzz/ for a
+# bounded time, from its seed corpus (clang; ASan+UBSan).
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+.PHONY: fuzz fuzzers
+fuzzers: $(FUZZ_BIN)
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(AGENT_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+FUZZ_MAKE = $(MAKE) --no-print-directory CC=clang SANITIZE=0 \
+	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined"
+fuzz:
+	$(FUZZ_MAKE) BUILD=build/fuzz fuzzers
+	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run build/fuzz
