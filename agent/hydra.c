@@ -263,6 +263,10 @@ int hydra_latest(struct http_client *http, const struct hydra_job *job, uint64_t
 		ret = hail_fail(e, HAIL_E_NOT_FOUND, "GET %s: HTTP 404 (no successful build of "
 				"this job, or no such job)", url);
 		goto out;
+	case 200:
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "GET %s: HTTP 200 instead of a redirect to "
+				"a build (is job-uri a Hydra job?)", url);
+		goto out;
 	default:
 		ret = unexpected_status(url, res.status, e);
 		goto out;
