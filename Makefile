@@ -6,11 +6,11 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 CFLAGS ?= -O2 -g
-PKGS := libcurl libcjson openssl
+PKGS := libcurl libcjson openssl zlib
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Iagent $(PKG_CFLAGS) $(CFLAGS)
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Iagent -Ibootstrap $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
 ifneq ($(filter -fsanitize=fuzzer-no-link%,$(CFLAGS)),)
 ALL_LDFLAGS += -fsanitize=address,undefined
@@ -27,14 +27,16 @@ endif
 
 LIB_SRC := $(wildcard lib/*.c)
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c))
+BOOT_SRC := $(filter-out bootstrap/main.c,$(wildcard bootstrap/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
+BOOT_OBJ := $(BOOT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
 .PHONY: all check unit install demo bench clean
-all: $(BUILD)/hail
+all: $(BUILD)/hail $(BUILD)/hail-bootstrap
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -43,7 +45,10 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/hail: $(BUILD)/obj/agent/main.o $(AGENT_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_OBJ) $(LIB_OBJ)
+$(BUILD)/hail-bootstrap: $(BUILD)/obj/bootstrap/main.o $(BOOT_OBJ) $(LIB_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(AGENT_OBJ) $(BOOT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
@@ -56,7 +61,7 @@ check: all unit
 	$(FUZZ_MAKE) BUILD=$(BUILD)/fuzz fuzzers
 	BUILD=$(BUILD) tests/run
 
-install: $(BUILD)/hail
+install: $(BUILD)/hail $(BUILD)/hail-bootstrap
 	install -d $(DESTDIR)$(BINDIR)
 	install -m 0755 $(BUILD)/hail $(DESTDIR)$(BINDIR)/hail
 
@@ -78,7 +83,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 .PHONY: fuzz fuzzers
 fuzzers: $(FUZZ_BIN)
-$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(AGENT_OBJ) $(LIB_OBJ)
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(AGENT_OBJ) $(BOOT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 

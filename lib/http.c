@@ -12,6 +12,7 @@ struct http_client {
 	struct http_options opt;
 	char errbuf[CURL_ERROR_SIZE];
 	char error[CURL_ERROR_SIZE + 64];
+	bool read_timed_out;    /* the last failure: connected, then no answer */
 	struct http_stats stats;
 };
 
@@ -126,6 +127,11 @@ const char *http_client_error(const struct http_client *c)
 	return c->error;
 }
 
+bool http_client_read_timed_out(const struct http_client *c)
+{
+	return c->read_timed_out;
+}
+
 void http_client_stats(const struct http_client *c, struct http_stats *out)
 {
 	*out = c->stats;
@@ -162,6 +168,12 @@ static int transfer_error(struct http_client *c, CURLcode code, const struct bod
 	}
 	snprintf(c->error, sizeof(c->error), "%s",
 		 c->errbuf[0] ? c->errbuf : curl_easy_strerror(code));
+	if (code == CURLE_OPERATION_TIMEDOUT) {
+		curl_off_t connect_us = 0;
+
+		curl_easy_getinfo(c->curl, CURLINFO_CONNECT_TIME_T, &connect_us);
+		c->read_timed_out = connect_us > 0;
+	}
 	if (code == CURLE_OUT_OF_MEMORY)
 		return HAIL_E_INTERNAL;
 	return HAIL_E_NETWORK;
@@ -180,6 +192,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
 	memset(res, 0, sizeof(*res));
 	c->errbuf[0] = '\0';
 	c->error[0] = '\0';
+	c->read_timed_out = false;
 	for (; headers && *headers; headers++) {
 		struct curl_slist *l = curl_slist_append(list, *headers);
 

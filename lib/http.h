@@ -49,6 +49,10 @@ int http_request(struct http_client *c, const char *method, const char *url,
  * next request. */
 const char *http_client_error(const struct http_client *c);
 
+/* True when the last request failed by timing out after its connection was
+ * made (the peer is there but does not answer), not while connecting. */
+bool http_client_read_timed_out(const struct http_client *c);
+
 /* Counters for benchmarks and metrics. */
 struct http_stats {
 	unsigned long requests;

@@ -1,0 +1,250 @@
+#include "install.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "period.h"
+
+#define NIX_CONF_MAX (256 * 1024)
+#define RECORD_MAX (64 * 1024)
+#define INCLUDE_LINE "!include hail.conf"
+
+static int path_join(char *out, const char *root, const char *a, const char *b,
+		     struct hail_errbuf *e)
+{
+	if (snprintf(out, PATH_MAX, "%s%s%s", root, a, b ? b : "") >= PATH_MAX)
+		return hail_fail(e, HAIL_E_USAGE, "path under %s too long", root);
+	return 0;
+}
+
+int install_paths_init(struct install_paths *p, const char *root, const char *profile,
+		       struct hail_errbuf *e)
+{
+	char json[PROFILE_NAME_MAX + 8];
+	int r = 0;
+
+	snprintf(json, sizeof(json), "%s.json", profile);
+	if (!r) r = path_join(p->netrc, root, "/etc/nix/netrc", NULL, e);
+	if (!r) r = path_join(p->nix_conf, root, "/etc/nix/nix.conf", NULL, e);
+	if (!r) r = path_join(p->hail_conf, root, "/etc/nix/hail.conf", NULL, e);
+	if (!r) r = path_join(p->agent_config, root, "/etc/hail/", json, e);
+	if (!r) r = path_join(p->record, root, "/var/lib/hail/bootstrap.json", NULL, e);
+	if (!r) r = path_join(p->profile, root, "/nix/var/nix/profiles/", profile, e);
+	if (!r) r = path_join(p->netrc_on_machine, "", "/etc/nix/netrc", NULL, e);
+	if (!r) r = path_join(p->config_on_machine, "/etc/hail/", json, NULL, e);
+	return r;
+}
+
+/* Appends one "key = v1 v2" line when the list is not empty. */
+static void conf_list(char *buf, size_t size, const char *key, char *const *list)
+{
+	size_t n = strlen(buf);
+
+	if (!list[0])
+		return;
+	n += (size_t)snprintf(buf + n, size - n, "%s =", key);
+	for (size_t i = 0; list[i] && n < size; i++)
+		n += (size_t)snprintf(buf + n, size - n, " %s", list[i]);
+	if (n < size)
+		snprintf(buf + n, size - n, "\n");
+}
+
+static int write_hail_conf(const struct install_paths *p, const struct boot_settings *s,
+			   bool netrc, bool *changed, struct hail_errbuf *e)
+{
+	/* at most 2 lists of BOOT_LIST_MAX entries, each bounded by USERDATA_MAX */
+	size_t size = 64 * 1024;
+	char *buf = calloc(1, size);
+	int ret;
+
+	if (!buf)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	snprintf(buf, size, "# Written by hail-bootstrap from the instance's metadata at every "
+		 "boot;\n# edits are lost. The image's own settings are in nix.conf.\n");
+	/* extra-: added to what nix.conf says, not replacing it */
+	conf_list(buf, size, "extra-substituters", s->substituters);
+	conf_list(buf, size, "extra-trusted-public-keys", s->trusted_keys);
+	if (netrc)
+		snprintf(buf + strlen(buf), size - strlen(buf), "netrc-file = %s\n",
+			 p->netrc_on_machine);
+	if (strlen(buf) >= size - 1)
+		ret = hail_fail(e, HAIL_E_USAGE, "Nix settings too long");
+	else
+		ret = file_write_atomic(p->hail_conf, buf, strlen(buf), 0644, changed, e);
+	free(buf);
+	return ret;
+}
+
+/* nix.conf keeps whatever the image put there; it gains the include once. */
+static int include_hail_conf(const struct install_paths *p, bool *changed, struct hail_errbuf *e)
+{
+	char *old = NULL, *new = NULL;
+	size_t len = 0;
+	struct stat st;
+	mode_t mode = 0644;
+	int ret;
+
+	*changed = false;
+	ret = file_read(p->nix_conf, NIX_CONF_MAX, &old, &len, e);
+	if (ret == HAIL_E_NOT_FOUND)
+		ret = 0;
+	if (ret < 0)
+		return ret;
+	for (const char *l = old; l && *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (n == strlen(INCLUDE_LINE) && !memcmp(l, INCLUDE_LINE, n))
+			goto out;       /* already there */
+		l = nl ? nl + 1 : l + n;
+	}
+	if (old && stat(p->nix_conf, &st) == 0)
+		mode = st.st_mode & 07777;
+	new = malloc(len + sizeof(INCLUDE_LINE) + 2);
+	if (!new) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	memcpy(new, old ? old : "", len);
+	if (len && new[len - 1] != '\n')
+		new[len++] = '\n';
+	memcpy(new + len, INCLUDE_LINE "\n", sizeof(INCLUDE_LINE) + 1);
+	ret = file_write_atomic(p->nix_conf, new, strlen(new), mode, changed, e);
+out:
+	free(old);
+	free(new);
+	return ret;
+}
+
+static int write_agent_config(const struct install_paths *p, const struct boot_settings *s,
+			      bool netrc, bool *changed, struct hail_errbuf *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	char period[32], *text = NULL;
+	int ret;
+
+	if (!o)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	cJSON_AddStringToObject(o, "job-uri", s->job_uri);
+	cJSON_AddStringToObject(o, "profile", s->profile);
+	if (netrc)
+		cJSON_AddStringToObject(o, "netrc-file", p->netrc_on_machine);
+	if (s->poll_period_s) {
+		period_format(s->poll_period_s, period, sizeof(period));
+		cJSON_AddStringToObject(o, "poll-period", period);
+	}
+	text = cJSON_Print(o);
+	if (!text) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	ret = mkdir_parents(p->agent_config, 0755, e);
+	if (ret == 0) {
+		size_t n = strlen(text);
+
+		text[n] = '\n';         /* cJSON leaves none; replaces the NUL */
+		ret = file_write_atomic(p->agent_config, text, n + 1, 0644, changed, e);
+	}
+out:
+	free(text);
+	cJSON_Delete(o);
+	return ret;
+}
+
+int install_write(const struct install_paths *p, const struct boot_settings *s,
+		  bool *changed, struct hail_errbuf *e)
+{
+	bool netrc = s->netrc || access(p->netrc, F_OK) == 0;
+	bool c[4] = { false, false, false, false };
+	int ret;
+
+	ret = mkdir_parents(p->netrc, 0755, e);
+	if (ret == 0 && s->netrc)
+		ret = file_write_atomic(p->netrc, s->netrc, strlen(s->netrc), 0600, &c[0], e);
+	if (ret == 0)
+		ret = write_hail_conf(p, s, netrc, &c[1], e);
+	if (ret == 0)
+		ret = include_hail_conf(p, &c[2], e);
+	if (ret == 0)
+		ret = write_agent_config(p, s, netrc, &c[3], e);
+	*changed = c[0] || c[1] || c[2] || c[3];
+	if (c[0])
+		log_info("wrote %s", p->netrc);
+	if (c[1])
+		log_info("wrote %s", p->hail_conf);
+	if (c[2])
+		log_info("added '" INCLUDE_LINE "' to %s", p->nix_conf);
+	if (c[3])
+		log_info("wrote %s", p->agent_config);
+	return ret;
+}
+
+static bool same_string(const cJSON *o, const char *key, const char *v)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v)
+		return item == NULL;
+	return cJSON_IsString(item) && !strcmp(item->valuestring, v);
+}
+
+int install_record(const struct install_paths *p, const struct boot_settings *s,
+		   const char *instance_id, const char *store_path, struct hail_errbuf *e)
+{
+	char *old = NULL, *text = NULL, now[32];
+	cJSON *prev = NULL, *o = NULL;
+	time_t t = time(NULL);
+	struct tm tm;
+	size_t len;
+	int ret;
+
+	if (file_read(p->record, RECORD_MAX, &old, &len, e) == 0)
+		prev = cJSON_ParseWithLength(old, len);
+	if (prev && same_string(prev, "instance-id", instance_id) &&
+	    same_string(prev, "job-uri", s->job_uri) && same_string(prev, "profile", s->profile) &&
+	    same_string(prev, "store-path", store_path)) {
+		ret = 0;        /* nothing new: keep the time of the last change */
+		goto out;
+	}
+	gmtime_r(&t, &tm);
+	strftime(now, sizeof(now), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	o = cJSON_CreateObject();
+	if (!o) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	cJSON_AddStringToObject(o, "instance-id", instance_id);
+	cJSON_AddStringToObject(o, "job-uri", s->job_uri);
+	cJSON_AddStringToObject(o, "job-uri-from", s->job_uri_source);
+	cJSON_AddStringToObject(o, "profile", s->profile);
+	if (store_path)
+		cJSON_AddStringToObject(o, "store-path", store_path);
+	cJSON_AddStringToObject(o, "updated", now);
+	text = cJSON_Print(o);
+	if (!text) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	ret = mkdir_parents(p->record, 0755, e);
+	if (ret == 0) {
+		size_t n = strlen(text);
+
+		text[n] = '\n';
+		ret = file_write_atomic(p->record, text, n + 1, 0644, NULL, e);
+	}
+	if (ret == 0)
+		log_info("wrote %s", p->record);
+out:
+	free(old);
+	free(text);
+	cJSON_Delete(prev);
+	cJSON_Delete(o);
+	return ret;
+}

@@ -1,0 +1,45 @@
+/* What the bootstrap writes, below a root folder ("" for the machine):
+ *
+ *   /etc/nix/netrc            the netrc text, 0600: the only place for secrets
+ *   /etc/nix/hail.conf        extra-substituters, extra-trusted-public-keys,
+ *                             netrc-file; included from nix.conf, so the
+ *                             image's own settings stay as they are
+ *   /etc/nix/nix.conf         gains one "!include hail.conf" line, once
+ *   /etc/hail/PROFILE.json    the agent's --config (no secrets)
+ *   /var/lib/hail/bootstrap.json   what was done and when
+ *
+ * Every file is written atomically and only when its content changes, so a
+ * second run with the same metadata changes nothing. */
+#ifndef HAIL_INSTALL_H
+#define HAIL_INSTALL_H
+
+#include <limits.h>
+#include <stdbool.h>
+
+#include "error.h"
+#include "settings.h"
+
+struct install_paths {
+	char netrc[PATH_MAX];
+	char nix_conf[PATH_MAX];
+	char hail_conf[PATH_MAX];
+	char agent_config[PATH_MAX];
+	char record[PATH_MAX];
+	char profile[PATH_MAX];
+	char netrc_on_machine[PATH_MAX];   /* the netrc's path as the machine sees it */
+	char config_on_machine[PATH_MAX];  /* the agent config's, likewise */
+};
+
+int install_paths_init(struct install_paths *p, const char *root, const char *profile,
+		       struct hail_errbuf *e);
+
+/* Writes the settings' files. *changed tells whether any file changed. */
+int install_write(const struct install_paths *p, const struct boot_settings *s,
+		  bool *changed, struct hail_errbuf *e);
+
+/* Records the run in bootstrap.json (rewritten only when a field other than
+ * the time changed). store_path may be NULL. */
+int install_record(const struct install_paths *p, const struct boot_settings *s,
+		   const char *instance_id, const char *store_path, struct hail_errbuf *e);
+
+#endif

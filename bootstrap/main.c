@@ -1,0 +1,349 @@
+/* hail-bootstrap: first boot on EC2. Reads the instance's metadata, writes
+ * the settings (install.h), installs the self-managing profile once with
+ * "hail --oneshot" and hands over to the polling agent. Nothing is written
+ * before every input has been read and validated. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "http.h"
+#include "imds.h"
+#include "install.h"
+#include "log.h"
+#include "period.h"
+#include "settings.h"
+#include "signals.h"
+#include "storepath.h"
+#include "strutil.h"
+#include "userdata.h"
+
+#define BOOTSTRAP_VERSION "0.3.0"
+#define DEFAULT_WAIT_S (5 * 60)
+#define INSTANCE_ID_MAX 64
+#define TAG_LIST_MAX (16 * 1024)
+#define TAG_VALUE_MAX 1024
+
+/* Exit statuses, one per kind of failure (README). */
+enum {
+	EXIT_OK = 0,
+	EXIT_USAGE = 2,         /* a bad flag */
+	EXIT_IMDS = 3,          /* IMDS disabled or did not answer in time */
+	EXIT_METADATA = 4,      /* user-data or a tag is malformed: nothing written */
+	EXIT_WRITE = 5,         /* a file could not be written */
+	EXIT_AGENT = 6,         /* hail --oneshot failed */
+	EXIT_HANDOFF = 7,       /* systemctl or exec failed */
+	EXIT_INTERNAL = 1
+};
+
+enum handoff { HANDOFF_SYSTEMD, HANDOFF_EXEC, HANDOFF_NONE };
+
+struct boot_options {
+	const char *imds_endpoint;
+	const char *root;       /* "" for the machine itself */
+	const char *hail;       /* the agent binary */
+	unsigned wait_s;
+	enum handoff handoff;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: hail-bootstrap [--imds-endpoint URL] [--wait PERIOD] "
+		"[--handoff systemd|exec|none]\n"
+		"                      [--root DIR] [--hail PATH]\n\n"
+		"Configures this EC2 instance from its metadata (user-data, tags), installs the\n"
+		"self-managing hail profile once and hands over to the polling agent.\n\n"
+		"  --imds-endpoint URL  IMDS base URL (default: AWS_EC2_METADATA_SERVICE_ENDPOINT,\n"
+		"                       else http://169.254.169.254)\n"
+		"  --wait PERIOD        how long to wait for IMDS at boot (default 5m)\n"
+		"  --handoff MODE       systemd: systemctl enable --now hail@PROFILE (default);\n"
+		"                       exec: become the polling agent; none: stop after install\n"
+		"  --root DIR           write the files below DIR; no install, no hand-off\n"
+		"  --hail PATH          the agent (default: hail beside this program, else PATH)\n"
+		"  --help, --version\n");
+}
+
+static int parse_flags(int argc, char **argv, struct boot_options *o, struct hail_errbuf *e)
+{
+	static const struct option longopts[] = {
+		{ "imds-endpoint", required_argument, NULL, 'i' },
+		{ "wait", required_argument, NULL, 'w' },
+		{ "handoff", required_argument, NULL, 'H' },
+		{ "root", required_argument, NULL, 'r' },
+		{ "hail", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i': o->imds_endpoint = optarg; break;
+		case 'r': o->root = optarg; break;
+		case 'a': o->hail = optarg; break;
+		case 'w':
+			if (period_parse(optarg, &o->wait_s) < 0)
+				return hail_fail(e, HAIL_E_USAGE, "--wait '%s': not a period", optarg);
+			break;
+		case 'H':
+			if (!strcmp(optarg, "systemd")) o->handoff = HANDOFF_SYSTEMD;
+			else if (!strcmp(optarg, "exec")) o->handoff = HANDOFF_EXEC;
+			else if (!strcmp(optarg, "none")) o->handoff = HANDOFF_NONE;
+			else return hail_fail(e, HAIL_E_USAGE, "--handoff '%s': systemd, exec or none",
+					      optarg);
+			break;
+		case 'h': usage(stdout); exit(EXIT_OK);
+		case 'V': printf("hail-bootstrap %s\n", BOOTSTRAP_VERSION); exit(EXIT_OK);
+		default:
+			return hail_fail(e, HAIL_E_USAGE, "unknown or incomplete option '%s'",
+					 argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return hail_fail(e, HAIL_E_USAGE, "unexpected argument '%s'", argv[optind]);
+	if (o->root[0] && o->root[0] != '/')
+		return hail_fail(e, HAIL_E_USAGE, "--root '%s': must be an absolute path", o->root);
+	return 0;
+}
+
+/* User-data first, then tags for what user-data left unset. */
+static int read_settings(struct imds *m, struct boot_settings *s, struct hail_errbuf *e)
+{
+	static const char *const tags[] = { "hail:job-uri", "hail:profile", "hail:poll-period" };
+	char *body = NULL, *json = NULL;
+	size_t len, json_len;
+	int ret;
+
+	ret = imds_get(m, "user-data", USERDATA_MAX, &body, &len, e);
+	if (ret == HAIL_E_PROTOCOL)
+		return hail_fail(e, HAIL_E_USAGE, "user-data: larger than %d bytes", USERDATA_MAX);
+	if (ret < 0 && ret != HAIL_E_NOT_FOUND)
+		return ret;
+	if (ret == 0) {
+		ret = userdata_extract(body, len, &json, &json_len, e);
+		if (ret == 0 && json)
+			ret = boot_settings_from_json(s, json, json_len, e);
+		else if (ret == 0)
+			log_info("user-data holds no hail settings");
+		free(json);
+		free(body);
+		body = NULL;
+		if (ret < 0)
+			return ret;
+	}
+	ret = imds_get(m, "meta-data/tags/instance/", TAG_LIST_MAX, &body, &len, e);
+	if (ret == HAIL_E_NOT_FOUND)
+		return 0;       /* tags in metadata are off for this instance */
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]) && ret == 0; i++) {
+		char path[128], *value = NULL;
+		size_t vlen;
+		bool listed = false;
+
+		for (char *l = body; l && *l; ) {
+			char *nl = strchr(l, '\n');
+			size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+			if (n == strlen(tags[i]) && !memcmp(l, tags[i], n))
+				listed = true;
+			l = nl ? nl + 1 : l + n;
+		}
+		if (!listed)
+			continue;
+		snprintf(path, sizeof(path), "meta-data/tags/instance/%s", tags[i]);
+		ret = imds_get(m, path, TAG_VALUE_MAX, &value, &vlen, e);
+		if (ret == 0 && strlen(value) != vlen)
+			ret = hail_fail(e, HAIL_E_USAGE, "instance tag %s: holds a NUL byte", tags[i]);
+		if (ret == 0)
+			ret = boot_settings_from_tag(s, tags[i], value, e);
+		if (ret == HAIL_E_NOT_FOUND)
+			ret = 0;        /* removed since the listing */
+		free(value);
+	}
+	free(body);
+	return ret;
+}
+
+static int read_instance_id(struct imds *m, char **id, struct hail_errbuf *e)
+{
+	size_t len;
+	int ret = imds_get(m, "meta-data/instance-id", INSTANCE_ID_MAX, id, &len, e);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < len; i++)
+		if (!((*id)[i] >= 'a' && (*id)[i] <= 'z') && !((*id)[i] >= '0' && (*id)[i] <= '9') &&
+		    (*id)[i] != '-') {
+			free(*id);
+			*id = NULL;
+			return hail_fail(e, HAIL_E_USAGE, "meta-data/instance-id: not an instance id");
+		}
+	return 0;
+}
+
+/* The agent that comes with this program, else whatever "hail" PATH finds. */
+static const char *default_hail(char *buf, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", buf, size - 6);
+	char *slash;
+
+	if (n > 0) {
+		buf[n] = '\0';
+		slash = strrchr(buf, '/');
+		if (slash) {
+			memcpy(slash + 1, "hail", 5);   /* fits: size - 6 above */
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+	}
+	return "hail";
+}
+
+static int run_oneshot(const struct boot_options *o, const struct install_paths *p,
+		       struct hail_errbuf *e)
+{
+	const char *argv[] = { o->hail, "--oneshot", "--config", p->config_on_machine, NULL };
+	struct child_result res;
+	char how[128];
+
+	log_info("installing: %s --oneshot --config %s", o->hail, p->config_on_machine);
+	if (child_run(argv, 0, &res) < 0)
+		return hail_fail(e, HAIL_E_NIX, "cannot run %s: %s", o->hail, strerror(res.spawn_errno));
+	if (!child_succeeded(&res)) {
+		child_describe(&res, how, sizeof(how));
+		return hail_fail(e, HAIL_E_NIX, "%s --oneshot %s", o->hail, how);
+	}
+	return 0;
+}
+
+static int handoff(const struct boot_options *o, const struct install_paths *p,
+		   const char *profile, struct hail_errbuf *e)
+{
+	char unit[PROFILE_NAME_MAX + 32];
+	struct child_result res;
+	char how[128];
+
+	switch (o->handoff) {
+	case HANDOFF_NONE:
+		return 0;
+	case HANDOFF_EXEC: {
+		char *const argv[] = { (char *)o->hail, "--config", (char *)p->config_on_machine, NULL };
+		sigset_t none;
+
+		log_info("handing over: exec %s --config %s", o->hail, p->config_on_machine);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execvp(o->hail, argv);
+		return hail_fail(e, HAIL_E_INTERNAL, "exec %s: %s", o->hail, strerror(errno));
+	}
+	case HANDOFF_SYSTEMD: {
+		const char *argv[] = { "systemctl", "enable", "--now", unit, NULL };
+
+		snprintf(unit, sizeof(unit), "hail@%s.service", profile);
+		log_info("handing over: systemctl enable --now %s", unit);
+		if (child_run(argv, 120, &res) < 0)
+			return hail_fail(e, HAIL_E_INTERNAL, "cannot run systemctl: %s",
+					 strerror(res.spawn_errno));
+		if (!child_succeeded(&res)) {
+			child_describe(&res, how, sizeof(how));
+			return hail_fail(e, HAIL_E_INTERNAL, "systemctl enable --now %s %s", unit, how);
+		}
+		return 0;
+	}
+	}
+	return 0;
+}
+
+/* The store path the profile points to, for the record; NULL when none. */
+static char *profile_target(const char *profile)
+{
+	char buf[PATH_MAX];
+	char *real = realpath(profile, buf);
+
+	return real && storepath_valid(real, strlen(real), NULL) ? strdup(real) : NULL;
+}
+
+int main(int argc, char **argv)
+{
+	struct boot_options o = { .root = "", .wait_s = DEFAULT_WAIT_S,
+				  .handoff = HANDOFF_SYSTEMD };
+	struct hail_errbuf e = { "" };
+	struct boot_settings s = { 0 };
+	struct install_paths paths;
+	struct imds m = { 0 };
+	char *instance_id = NULL, *store_path = NULL, hail_buf[PATH_MAX];
+	bool changed = false;
+	int status = EXIT_OK, ret;
+
+	log_init("hail-bootstrap");
+	o.hail = default_hail(hail_buf, sizeof(hail_buf));
+	if (parse_flags(argc, argv, &o, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		fprintf(stderr, "Try 'hail-bootstrap --help'.\n");
+		return EXIT_USAGE;
+	}
+	if (signals_setup() < 0 || http_global_init() < 0) {
+		log_error(0, "cannot initialise");
+		return EXIT_INTERNAL;
+	}
+	ret = imds_open(&m, o.imds_endpoint, o.wait_s, &e);
+	if (ret == 0)
+		ret = read_instance_id(&m, &instance_id, &e);
+	if (ret == 0)
+		ret = read_settings(&m, &s, &e);
+	if (ret == 0)
+		ret = boot_settings_finish(&s, &e);
+	if (ret == 0)
+		ret = install_paths_init(&paths, o.root, s.profile, &e);
+	if (ret < 0) {
+		log_error(0, "%s", e.msg);
+		status = ret == HAIL_E_USAGE ? EXIT_METADATA :
+			ret == HAIL_E_INTERNAL ? EXIT_INTERNAL : EXIT_IMDS;
+		goto out;
+	}
+	log_info("instance %s follows %s (from %s) into profile %s after %u IMDS requests",
+		 instance_id, s.job_uri, s.job_uri_source, s.profile, m.requests);
+
+	ret = install_write(&paths, &s, &changed, &e);
+	if (ret < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_WRITE;
+		goto out;
+	}
+	if (!changed)
+		log_info("settings unchanged");
+	if (o.root[0]) {
+		log_info("--root %s: files written; not installing or handing over", o.root);
+		goto out;
+	}
+	ret = run_oneshot(&o, &paths, &e);
+	if (ret < 0) {
+		/* still hand over: the agent keeps trying until Hydra is back */
+		log_error(0, "%s", e.msg);
+		status = EXIT_AGENT;
+	}
+	store_path = profile_target(paths.profile);
+	if (install_record(&paths, &s, instance_id, store_path, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_WRITE;
+	}
+	if (handoff(&o, &paths, s.profile, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_HANDOFF;
+	}
+out:
+	free(store_path);
+	free(instance_id);
+	boot_settings_free(&s);
+	imds_close(&m);
+	http_global_cleanup();
+	return status;
+}

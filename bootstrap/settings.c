@@ -1,0 +1,279 @@
+#include "settings.h"
+
+#include <cJSON.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "hydra.h"
+#include "log.h"
+#include "netrc_check.h"
+#include "period.h"
+#include "strutil.h"
+
+#define ED25519_KEY_LEN 32
+
+bool profile_name_valid(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n > PROFILE_NAME_MAX || name[0] == '.' || name[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int set_job_uri(struct boot_settings *s, const char *src, const char *v,
+		       const char *source, struct hail_errbuf *e)
+{
+	struct hail_errbuf why;
+	struct hydra_job job;
+
+	if (hydra_job_parse(v, &job, &why) < 0)
+		return hail_fail(e, HAIL_E_USAGE, "%s: %s", src, why.msg);
+	hydra_job_clear(&job);
+	s->job_uri = strdup(v);
+	s->job_uri_source = source;
+	return s->job_uri ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+}
+
+static int set_profile(struct boot_settings *s, const char *src, const char *v,
+		       struct hail_errbuf *e)
+{
+	char shown[96];
+
+	if (!profile_name_valid(v)) {
+		str_escape(shown, sizeof(shown), v, strlen(v));
+		return hail_fail(e, HAIL_E_USAGE, "%s: '%s' is not a profile name (1-%d of "
+				 "A-Z a-z 0-9 - _ ., not starting with . or -)", src, shown,
+				 PROFILE_NAME_MAX);
+	}
+	s->profile = strdup(v);
+	return s->profile ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+}
+
+static int set_period(struct boot_settings *s, const char *src, const char *v,
+		      struct hail_errbuf *e)
+{
+	char shown[64];
+
+	if (period_parse(v, &s->poll_period_s) < 0) {
+		str_escape(shown, sizeof(shown), v, strlen(v));
+		return hail_fail(e, HAIL_E_USAGE, "%s: '%s' is not a period (minutes, or a "
+				 "number with s, m, h or d)", src, shown);
+	}
+	return 0;
+}
+
+static int check_substituter(const char *src, size_t i, const char *v, struct hail_errbuf *e)
+{
+	char *scheme = NULL, shown[128];
+	CURLU *u = curl_url();
+	int ret = 0;
+
+	if (!u)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	str_escape(shown, sizeof(shown), v, strlen(v));
+	if (strchr(v, '@'))
+		ret = hail_fail(e, HAIL_E_USAGE, "%s[%zu]: credentials in a substituter URL are not "
+				"allowed; use netrc", src, i);
+	else if (curl_url_set(u, CURLUPART_URL, v, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
+		 curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		ret = hail_fail(e, HAIL_E_USAGE, "%s[%zu]: '%s' is not an http(s) URL", src, i, shown);
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return ret;
+}
+
+/* Nix's public keys: NAME:BASE64 of a 32-byte Ed25519 key. */
+static int check_public_key(const char *src, size_t i, const char *v, struct hail_errbuf *e)
+{
+	const char *colon = strchr(v, ':');
+	unsigned char raw[64];
+	size_t b64len;
+	int n;
+
+	if (!colon || colon == v)
+		return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: not NAME:KEY", src, i);
+	for (const char *p = v; p < colon; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: bad key name", src, i);
+	b64len = strlen(colon + 1);
+	if (b64len != 44)
+		return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: key is not 44 characters of base64", src, i);
+	n = EVP_DecodeBlock(raw, (const unsigned char *)colon + 1, (int)b64len);
+	/* 44 characters decode to 33 bytes, the last being the '=' padding */
+	if (n != 33 || colon[1 + 43] != '=' || colon[1 + 42] == '=')
+		return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: key is not base64 of %d bytes", src, i,
+				 ED25519_KEY_LEN);
+	return 0;
+}
+
+static int set_list(char **list, const char *src, const cJSON *v,
+		    int (*check)(const char *, size_t, const char *, struct hail_errbuf *),
+		    struct hail_errbuf *e)
+{
+	const cJSON *item;
+	size_t n = 0;
+	int ret;
+
+	if (!cJSON_IsArray(v))
+		return hail_fail(e, HAIL_E_USAGE, "%s: must be a list of strings", src);
+	cJSON_ArrayForEach(item, v) {
+		if (n == BOOT_LIST_MAX)
+			return hail_fail(e, HAIL_E_USAGE, "%s: more than %d entries", src, BOOT_LIST_MAX);
+		if (!cJSON_IsString(item))
+			return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: must be a string", src, n);
+		ret = check(src, n, item->valuestring, e);
+		if (ret < 0)
+			return ret;
+		list[n] = strdup(item->valuestring);
+		if (!list[n])
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		n++;
+	}
+	return 0;
+}
+
+static int set_netrc(struct boot_settings *s, const char *src, const char *v,
+		     struct hail_errbuf *e)
+{
+	struct hail_errbuf why;
+	bool has_host;
+
+	if (netrc_check(v, strlen(v), NULL, &has_host, &why) < 0)
+		return hail_fail(e, HAIL_E_USAGE, "%s: malformed: %s", src, why.msg);
+	s->netrc = strdup(v);
+	return s->netrc ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+}
+
+static int set_key(struct boot_settings *s, const cJSON *item, struct hail_errbuf *e)
+{
+	const char *key = item->string;
+	char src[96], shown[48];
+
+	str_escape(shown, sizeof(shown), key, strlen(key));
+	snprintf(src, sizeof(src), "user-data: hail.%s", shown);
+	if (!strcmp(key, "substituters"))
+		return set_list(s->substituters, src, item, check_substituter, e);
+	if (!strcmp(key, "trusted-public-keys"))
+		return set_list(s->trusted_keys, src, item, check_public_key, e);
+	if (!strcmp(key, "poll-period") && cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+
+		if (d < 1 || d > PERIOD_MAX_SECONDS / 60 || d != (double)(unsigned)d)
+			return hail_fail(e, HAIL_E_USAGE, "%s: not a whole number of minutes in range", src);
+		s->poll_period_s = (unsigned)d * 60;
+		return 0;
+	}
+	if (strcmp(key, "job-uri") && strcmp(key, "profile") && strcmp(key, "netrc") &&
+	    strcmp(key, "poll-period")) {
+		log_warning("%s: unknown setting ignored", src);
+		return 0;
+	}
+	if (!cJSON_IsString(item))
+		return hail_fail(e, HAIL_E_USAGE, "%s: must be a string", src);
+	if (!strcmp(key, "job-uri"))
+		return set_job_uri(s, src, item->valuestring, "user-data", e);
+	if (!strcmp(key, "profile"))
+		return set_profile(s, src, item->valuestring, e);
+	if (!strcmp(key, "netrc"))
+		return set_netrc(s, src, item->valuestring, e);
+	return set_period(s, src, item->valuestring, e);
+}
+
+int boot_settings_from_json(struct boot_settings *s, const char *json, size_t len,
+			    struct hail_errbuf *e)
+{
+	const cJSON *hail, *item;
+	const char *end = NULL;
+	cJSON *root;
+	int ret = 0;
+
+	root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+	if (!root)
+		return hail_fail(e, HAIL_E_USAGE, "user-data: not valid JSON (at byte %ld)",
+				 end ? (long)(end - json) : 0L);
+	hail = cJSON_GetObjectItemCaseSensitive(root, "hail");
+	if (!cJSON_IsObject(root) || !cJSON_IsObject(hail)) {
+		ret = hail_fail(e, HAIL_E_USAGE, "user-data: hail: must be a JSON object");
+		goto out;
+	}
+	cJSON_ArrayForEach(item, hail) {
+		ret = set_key(s, item, e);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	cJSON_Delete(root);
+	return ret;
+}
+
+int boot_settings_from_tag(struct boot_settings *s, const char *key, const char *value,
+			   struct hail_errbuf *e)
+{
+	char src[96];
+
+	snprintf(src, sizeof(src), "instance tag %s", key);
+	if (!strcmp(key, "hail:job-uri"))
+		return s->job_uri ? 0 : set_job_uri(s, src, value, "tag", e);
+	if (!strcmp(key, "hail:profile"))
+		return s->profile ? 0 : set_profile(s, src, value, e);
+	if (!strcmp(key, "hail:poll-period"))
+		return s->poll_period_s ? 0 : set_period(s, src, value, e);
+	return 0;
+}
+
+int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e)
+{
+	if (!s->job_uri)
+		return hail_fail(e, HAIL_E_USAGE, "no job-uri: set hail.job-uri in user-data or "
+				 "the instance tag hail:job-uri");
+	if (!s->profile) {
+		s->profile = strdup(DEFAULT_PROFILE);
+		if (!s->profile)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	if (s->netrc) {
+		struct hydra_job job;
+		struct hail_errbuf why;
+		bool has_host = false;
+		char *host = NULL;
+		CURLU *u = curl_url();
+
+		if (u && hydra_job_parse(s->job_uri, &job, &why) == 0) {
+			if (curl_url_set(u, CURLUPART_URL, job.uri, 0) == CURLUE_OK &&
+			    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK)
+				netrc_check(s->netrc, strlen(s->netrc), host, &has_host, &why);
+			hydra_job_clear(&job);
+		}
+		if (host && !has_host)
+			log_warning("user-data: hail.netrc has no entry for %s, the job-uri's host", host);
+		curl_free(host);
+		curl_url_cleanup(u);
+	}
+	return 0;
+}
+
+void boot_settings_free(struct boot_settings *s)
+{
+	free(s->job_uri);
+	free(s->profile);
+	if (s->netrc) {
+		explicit_bzero(s->netrc, strlen(s->netrc));
+		free(s->netrc);
+	}
+	for (size_t i = 0; s->substituters[i]; i++)
+		free(s->substituters[i]);
+	for (size_t i = 0; s->trusted_keys[i]; i++)
+		free(s->trusted_keys[i]);
+	memset(s, 0, sizeof(*s));
+}

@@ -1,0 +1,48 @@
+/* The bootstrap's settings: one schema for user-data and instance tags.
+ *
+ *   {"hail": {"job-uri": "...", "profile": "hail", "netrc": "machine ...",
+ *             "poll-period": "5m", "substituters": ["https://..."],
+ *             "trusted-public-keys": ["name-1:BASE64"]}}
+ *
+ * Everything is validated here, before anything is written; errors name the
+ * field ("user-data: hail.poll-period: ...") and never hold the netrc text. */
+#ifndef HAIL_BOOT_SETTINGS_H
+#define HAIL_BOOT_SETTINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "error.h"
+
+#define BOOT_LIST_MAX 16
+#define PROFILE_NAME_MAX 64
+#define DEFAULT_PROFILE "hail"
+
+struct boot_settings {
+	char *job_uri;                          /* owned */
+	char *profile;                          /* owned */
+	char *netrc;                            /* owned; a secret */
+	unsigned poll_period_s;                 /* 0: the agent's default */
+	char *substituters[BOOT_LIST_MAX + 1];  /* owned, NULL-terminated */
+	char *trusted_keys[BOOT_LIST_MAX + 1];  /* owned, NULL-terminated */
+	const char *job_uri_source;             /* static: "user-data" or "tag" */
+};
+
+/* Reads a {"hail": {...}} document (from user-data). */
+int boot_settings_from_json(struct boot_settings *s, const char *json, size_t len,
+			    struct hail_errbuf *e);
+
+/* Applies instance tag key=value when it is a hail: tag and the setting is
+ * not set yet (user-data wins). Tags carry no secrets. */
+int boot_settings_from_tag(struct boot_settings *s, const char *key, const char *value,
+			   struct hail_errbuf *e);
+
+/* Checks what is required and fills defaults. */
+int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e);
+
+void boot_settings_free(struct boot_settings *s);
+
+/* Is name safe as a profile name, a file name and a systemd instance? */
+bool profile_name_valid(const char *name);
+
+#endif
