@@ -294,9 +294,12 @@ int main(int argc, char **argv)
 		log_error(0, "cannot initialise");
 		return EXIT_INTERNAL;
 	}
-	ret = imds_open(&m, o.imds_endpoint, o.wait_s, &e);
-	if (ret == 0)
-		ret = read_instance_id(&m, &instance_id, &e);
+	if (imds_open(&m, o.imds_endpoint, o.wait_s, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_IMDS;
+		goto out;
+	}
+	ret = read_instance_id(&m, &instance_id, &e);
 	if (ret == 0)
 		ret = read_settings(&m, &s, &e);
 	if (ret == 0)

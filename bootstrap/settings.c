@@ -208,6 +208,15 @@ int boot_settings_from_json(struct boot_settings *s, const char *json, size_t le
 		goto out;
 	}
 	cJSON_ArrayForEach(item, hail) {
+		/* cJSON keeps duplicate keys; which one wins would be a guess */
+		for (const cJSON *prev = hail->child; prev != item; prev = prev->next)
+			if (!strcmp(prev->string, item->string)) {
+				char shown[48];
+
+				str_escape(shown, sizeof(shown), item->string, strlen(item->string));
+				ret = hail_fail(e, HAIL_E_USAGE, "user-data: hail.%s: given twice", shown);
+				goto out;
+			}
 		ret = set_key(s, item, e);
 		if (ret < 0)
 			goto out;

@@ -44,6 +44,10 @@ PYTHON = "/usr/bin/python3"
 USER, PASSWORD = "deploy", "s3cret-pw-XYZ"
 JOB = "proj/main/demo"
 
+MOUNT_POINTS = ("/nix", "/etc/nix", "/etc/hail", "/var/lib/hail")
+IMDS_STANDIN = os.path.join(REPO, "tests", "standin", "imds.py")
+BOOTSTRAP = os.path.join(REPO, BUILD, "hail-bootstrap")
+
 BASE_NIX_CONF = """build-users-group =
 sandbox = false
 experimental-features = nix-command
@@ -56,7 +60,7 @@ def enter_namespace():
         return
     if os.geteuid() != 0:
         sys.exit("the end-to-end tests need root (mount namespaces, /nix)")
-    for d in ("/nix", "/etc/nix"):
+    for d in MOUNT_POINTS:
         os.makedirs(d, exist_ok=True)     # mount points; left empty on the host
     env = dict(os.environ, HAIL_E2E_NS="1")
     os.execvpe("unshare", ["unshare", "--mount", "--propagation", "private",
@@ -182,16 +186,63 @@ class Hydra:
         self.log.close()
 
 
+class Imds:
+    """The instance metadata service stand-in (tests/standin/imds.py)."""
+
+    def __init__(self, root, *args):
+        self.port_file = os.path.join(root, "imds.ports")
+        self.log_path = os.path.join(root, "imds.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PYTHON, IMDS_STANDIN, "--port-file", self.port_file, *args],
+                                     stdout=self.log, stderr=self.log)
+        wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
+                 10, "the IMDS stand-in to listen")
+        if self.proc.poll() is not None:
+            raise AssertionError("the IMDS stand-in died: " + open(self.log_path).read())
+        with open(self.port_file) as f:
+            ports = json.load(f)
+        self.port, self.control_port = ports["port"], ports["control_port"]
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def control(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}",
+                                     data=data, method=method)
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read() or b"null")
+
+    def set_user_data(self, data):
+        self.control("POST", "/user-data", raw=data if isinstance(data, bytes) else data.encode())
+
+    def set_tags(self, tags, enabled=True):
+        self.control("POST", "/tags", {"enabled": enabled, "tags": tags})
+
+    def configure(self, **kw):
+        self.control("POST", "/config", kw)
+
+    def stats(self):
+        return self.control("GET", "/stats")["requests"]
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.log.close()
+
+
 class Agent:
     """A hail process started by a Client; its stderr goes to a file."""
 
-    def __init__(self, client, args, env, journal=False):
+    def __init__(self, client, args, env, journal=False, program=None):
         self.log_path = os.path.join(client.root, f"hail-{len(client.agents)}.log")
         self.log = open(self.log_path, "w")
         if journal:     # as systemd does when stderr is the journal
             st = os.fstat(self.log.fileno())
             env = dict(env, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}")
-        self.proc = subprocess.Popen([*HAIL_WRAPPER, HAIL, *args], env=env,
+        self.proc = subprocess.Popen([*HAIL_WRAPPER, program or HAIL, *args], env=env,
                                      stdout=self.log, stderr=self.log)
 
     def text(self):
@@ -232,15 +283,26 @@ class Agent:
 class Client:
     """A fresh machine: empty /nix, its own /etc/nix, HOME and caches."""
 
-    def __init__(self, root, hydra, public_key, password=PASSWORD, netrc_host="127.0.0.1"):
+    def __init__(self, root, hydra, public_key, password=PASSWORD, netrc_host="127.0.0.1",
+                 fresh_instance=False):
         self.root = root
         self.agents = []
         self.hydra = hydra
         self.mounts = []
-        for m in ("/nix", "/etc/nix"):
+        for m in MOUNT_POINTS:
             run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", m])
             self.mounts.append(m)
         self.netrc = "/etc/nix/netrc"
+        self.home = os.path.join(root, "home")
+        os.makedirs(self.home)
+        self.activations = os.path.join(root, "activations")
+        if fresh_instance:
+            # what the image carries: Nix's base settings and nothing else;
+            # the bootstrap adds the cache, its key and the netrc
+            with open("/etc/nix/nix.conf", "w") as f:
+                f.write(BASE_NIX_CONF + "substituters =\n" "download-attempts = 1\n"
+                        "narinfo-cache-negative-ttl = 0\n")
+            return
         with open(self.netrc, "w") as f:
             os.fchmod(f.fileno(), 0o600)
             f.write(f"machine {netrc_host} login {USER} password {password}\n")
@@ -250,9 +312,6 @@ class Client:
                     "netrc-file = /etc/nix/netrc\n"
                     "download-attempts = 1\n"
                     "narinfo-cache-negative-ttl = 0\n")
-        self.home = os.path.join(root, "home")
-        os.makedirs(self.home)
-        self.activations = os.path.join(root, "activations")
 
     def env(self, **extra):
         env = {k: v for k, v in os.environ.items()
@@ -269,6 +328,12 @@ class Client:
     def start(self, *extra, profile="demo", env=None, raw_args=None, journal=False):
         args = raw_args if raw_args is not None else self.hail_args(profile, extra)
         a = Agent(self, args, env or self.env(), journal)
+        self.agents.append(a)
+        return a
+
+    def bootstrap(self, *args, env=None):
+        """Starts hail-bootstrap with args; returns its Agent."""
+        a = Agent(self, list(args), env or self.env(), program=BOOTSTRAP)
         self.agents.append(a)
         return a
 
@@ -314,8 +379,9 @@ class World:
     _builder = None
     _built = {}
 
-    def __init__(self, root, **client_kw):
+    def __init__(self, root, imds=None, **client_kw):
         self.root = root
+        self.imds = Imds(root, *imds) if imds is not None else None
         if World._builder is None:
             World._builder = Builder(tempfile.mkdtemp(prefix="hail-builder-"))
         self.builder = World._builder
@@ -339,6 +405,8 @@ class World:
     def close(self):
         self.client.close()
         self.hydra.stop()
+        if self.imds:
+            self.imds.stop()
 
 
 def run_tests(tests, only=None):
@@ -354,7 +422,8 @@ def run_tests(tests, only=None):
         world = None
         start = time.monotonic()
         try:
-            world = World(root, **getattr(t, "client_kw", {}))
+            world = World(root, imds=getattr(t, "imds_args", None),
+                          **getattr(t, "client_kw", {}))
             t(world)
             for a in world.client.agents:
                 if a.proc.poll() == VALGRIND_ERROR_EXIT:

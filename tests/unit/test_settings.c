@@ -72,6 +72,8 @@ int main(void)
 		{ "{\"hail\": {\"trusted-public-keys\": [\"k:!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!=\"]}}",
 		  "hail.trusted-public-keys[0]" },
 		{ "{\"hail\": 3}", "hail: must be a JSON object" },
+		{ "{\"hail\": {\"netrc\": \"machine h password p\", \"netrc\": \"machine h password p\"}}",
+		  "hail.netrc: given twice" },
 		{ "[1]", "hail: must be a JSON object" },
 		{ "{\"hail\": {", "not valid JSON" },
 	};

@@ -1,0 +1,292 @@
+"""hail-bootstrap on a simulated fresh instance: private empty /nix, /etc/nix
+with only the image's base nix.conf, empty /etc/hail and /var/lib/hail; the
+IMDS stand-in serves user-data and tags; real Nix substitutes the profile from
+the Hydra stand-in's signed cache using only what the bootstrap wrote."""
+import gzip
+import hashlib
+import json
+import os
+import signal
+import time
+
+from harness import PASSWORD, USER, run_tests
+
+FRESH = {"fresh_instance": True}
+WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
+
+
+def settings(w, **over):
+    hail = {"job-uri": w.hydra.job_uri, "profile": "demo",
+            "netrc": f"machine 127.0.0.1 login {USER} password {PASSWORD}\n",
+            "substituters": [w.hydra.url], "trusted-public-keys": [w.builder.public_key]}
+    hail.update(over)
+    return json.dumps({"hail": {k: v for k, v in hail.items() if v is not None}})
+
+
+def bootstrap(w, *extra, env=None):
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "none", "--wait", "10s",
+                           *extra, env=env)
+    rc = a.wait(60)
+    return rc, a.text()
+
+
+def snapshot():
+    """Every file under the watched folders: mode, inode, mtime, content hash."""
+    files = {}
+    for top in WATCHED:
+        for d, dirs, names in os.walk(top):
+            for n in dirs + names:
+                p = os.path.join(d, n)
+                st = os.lstat(p)
+                digest = None
+                if os.path.isfile(p) and not os.path.islink(p):
+                    with open(p, "rb") as f:
+                        digest = hashlib.sha256(f.read()).hexdigest()
+                files[p] = (st.st_mode, st.st_ino, st.st_mtime_ns, digest,
+                            os.readlink(p) if os.path.islink(p) else None)
+    return files
+
+
+def check_deployed(w, out, log):
+    assert w.client.profile_target() == out, log
+    assert w.client.activation_log()[-1] == "1", log
+    st = os.stat("/etc/nix/netrc")
+    assert st.st_mode & 0o777 == 0o600 and st.st_uid == 0
+    with open("/etc/nix/hail.conf") as f:
+        conf = f.read()
+    assert f"extra-substituters = {w.hydra.url}\n" in conf, conf
+    assert f"extra-trusted-public-keys = {w.builder.public_key}\n" in conf, conf
+    assert "netrc-file = /etc/nix/netrc\n" in conf, conf
+    with open("/etc/nix/nix.conf") as f:
+        nixconf = f.read()
+    assert nixconf.startswith("build-users-group =\n") and nixconf.endswith("!include hail.conf\n")
+    with open("/etc/hail/demo.json") as f:
+        cfg = json.load(f)
+    assert cfg == {"job-uri": w.hydra.job_uri, "profile": "demo",
+                   "netrc-file": "/etc/nix/netrc"}, cfg
+    with open("/var/lib/hail/bootstrap.json") as f:
+        record = json.load(f)
+    assert record["store-path"] == out and record["instance-id"].startswith("i-"), record
+    for p in ("/etc/hail/demo.json", "/var/lib/hail/bootstrap.json", "/etc/nix/hail.conf"):
+        with open(p) as f:
+            assert PASSWORD not in f.read(), p
+    assert PASSWORD not in log
+
+
+def test_json_user_data_deploys(w):
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    check_deployed(w, out, log)
+test_json_user_data_deploys.client_kw = FRESH
+test_json_user_data_deploys.imds_args = []
+
+
+def test_gzip_user_data_deploys(w):
+    out = w.publish(1)
+    w.imds.set_user_data(gzip.compress(settings(w).encode()))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    check_deployed(w, out, log)
+test_gzip_user_data_deploys.client_kw = FRESH
+test_gzip_user_data_deploys.imds_args = []
+
+
+def mime(w):
+    return ("Content-Type: multipart/mixed; boundary=\"==hail==\"\nMIME-Version: 1.0\n\n"
+            "--==hail==\nContent-Type: text/cloud-config; charset=\"us-ascii\"\n\n"
+            "#cloud-config\npackages: [htop]\n"
+            "--==hail==\nContent-Type: text/x-shellscript\n\n#!/bin/sh\necho hello\n"
+            "--==hail==\nContent-Type: application/json\n\n" + settings(w) + "\n"
+            "--==hail==--\n")
+
+
+def test_mime_user_data_deploys(w):
+    out = w.publish(1)
+    w.imds.set_user_data(gzip.compress(mime(w).encode()))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    check_deployed(w, out, log)
+test_mime_user_data_deploys.client_kw = FRESH
+test_mime_user_data_deploys.imds_args = []
+
+
+def test_second_run_changes_nothing(w):
+    w.publish(1)
+    w.imds.set_user_data(settings(w))
+    assert bootstrap(w)[0] == 0
+    before = snapshot()
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert "settings unchanged" in log, log
+    assert snapshot() == before
+test_second_run_changes_nothing.client_kw = FRESH
+test_second_run_changes_nothing.imds_args = []
+
+
+def test_new_metadata_updates_files(w):
+    w.publish(1)
+    w.imds.set_user_data(settings(w))
+    assert bootstrap(w)[0] == 0
+    w.imds.set_user_data(settings(w, **{"poll-period": "1h"}))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    with open("/etc/hail/demo.json") as f:
+        assert json.load(f)["poll-period"] == "1h"
+test_new_metadata_updates_files.client_kw = FRESH
+test_new_metadata_updates_files.imds_args = []
+
+
+def test_handoff_exec_then_deploys_a_newer_build(w):
+    w.publish(1)
+    w.imds.set_user_data(settings(w, **{"poll-period": "1s"}))
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "exec")
+    a.wait_log(r"activated build 1 ", timeout=30)
+    a.wait_log(r"following .* every 1s")
+    out2 = w.publish(2)
+    a.wait_log(r"activated build 2 ", timeout=15)
+    assert w.client.profile_target() == out2
+    a.signal(signal.SIGTERM)
+    assert a.wait(10) == 0
+test_handoff_exec_then_deploys_a_newer_build.client_kw = FRESH
+test_handoff_exec_then_deploys_a_newer_build.imds_args = []
+
+
+def test_job_uri_from_a_tag(w):
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w, **{"job-uri": None}))
+    w.imds.set_tags({"hail:job-uri": w.hydra.job_uri, "Name": "web"})
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert "(from tag)" in log, log
+    check_deployed(w, out, log)
+test_job_uri_from_a_tag.client_kw = FRESH
+test_job_uri_from_a_tag.imds_args = []
+
+
+def test_user_data_wins_over_tags(w):
+    w.publish(1)
+    w.imds.set_user_data(settings(w))
+    w.imds.set_tags({"hail:job-uri": "https://elsewhere.invalid/job/a/b/c",
+                     "hail:profile": "other"})
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert os.path.exists("/etc/hail/demo.json") and not os.path.exists("/etc/hail/other.json")
+test_user_data_wins_over_tags.client_kw = FRESH
+test_user_data_wins_over_tags.imds_args = []
+
+
+def test_boot_race_is_waited_out(w):
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w))
+    for mode in ("refuse", "503"):
+        w.imds.configure(fail_first=3, fail_mode=mode)
+        rc, log = bootstrap(w)
+        assert rc == 0, (mode, log)
+        assert w.client.profile_target() == out
+test_boot_race_is_waited_out.client_kw = FRESH
+test_boot_race_is_waited_out.imds_args = []
+
+
+def test_every_get_carries_a_token_from_one_put(w):
+    w.publish(1)
+    w.imds.set_user_data(settings(w))
+    assert bootstrap(w)[0] == 0
+    reqs = w.imds.stats()
+    puts = [r for r in reqs if r["method"] == "PUT"]
+    gets = [r for r in reqs if r["method"] == "GET"]
+    assert len(puts) == 1 and puts[0]["status"] == 200, reqs
+    assert gets and all(r["token"] == "valid" for r in gets), reqs
+    assert len(reqs) <= 5, reqs
+test_every_get_carries_a_token_from_one_put.client_kw = FRESH
+test_every_get_carries_a_token_from_one_put.imds_args = []
+
+
+def test_imds_that_never_answers(w):
+    base = snapshot()
+    w.imds.stop()
+    start = time.monotonic()
+    rc, log = bootstrap(w, "--wait", "2s")
+    assert rc == 3, log
+    assert time.monotonic() - start < 10
+    assert "IMDS did not answer in time" in log, log
+    assert snapshot() == base
+test_imds_that_never_answers.client_kw = FRESH
+test_imds_that_never_answers.imds_args = []
+
+
+def test_imds_disabled(w):
+    env = w.client.env(AWS_EC2_METADATA_DISABLED="true")
+    rc, log = bootstrap(w, env=env)
+    assert rc == 3 and "AWS_EC2_METADATA_DISABLED" in log, log
+    assert w.imds.stats() == []
+test_imds_disabled.client_kw = FRESH
+test_imds_disabled.imds_args = []
+
+
+def test_root_writes_below_a_folder(w):
+    base = snapshot()
+    w.imds.set_user_data(settings(w))
+    root = os.path.join(w.root, "image")
+    rc, log = bootstrap(w, "--root", root)
+    assert rc == 0, log
+    assert os.path.exists(os.path.join(root, "etc/hail/demo.json"))
+    assert os.stat(os.path.join(root, "etc/nix/netrc")).st_mode & 0o777 == 0o600
+    assert snapshot() == base
+test_root_writes_below_a_folder.client_kw = FRESH
+test_root_writes_below_a_folder.imds_args = []
+
+
+def malformed(w):
+    """(name, user-data, text the error line must hold)"""
+    return [
+        ("broken JSON", '{"hail": {"job-uri": ', "user-data: looks like JSON but does not parse"),
+        ("hail not an object", '{"hail": []}', "hail: must be a JSON object"),
+        ("job-uri wrong type", settings(w, **{"job-uri": 42}), "hail.job-uri: must be a string"),
+        ("job-uri bad", settings(w, **{"job-uri": "ftp://x/job/a/b/c"}), "hail.job-uri"),
+        ("no job-uri", settings(w, **{"job-uri": None}), "no job-uri"),
+        ("profile bad", settings(w, profile="../../etc"), "hail.profile"),
+        ("poll-period bad", settings(w, **{"poll-period": "often"}), "hail.poll-period"),
+        ("netrc malformed", settings(w, netrc=f"machine 127.0.0.1 login {USER} {PASSWORD}"),
+         "hail.netrc: malformed"),
+        ("netrc wrong type", settings(w, netrc=["x"]), "hail.netrc: must be a string"),
+        ("substituters not a list", settings(w, substituters="http://x"), "hail.substituters"),
+        ("substituter bad", settings(w, substituters=["file:///tmp"]), "hail.substituters[0]"),
+        ("key bad", settings(w, **{"trusted-public-keys": ["k:abc"]}),
+         "hail.trusted-public-keys[0]"),
+        ("corrupt gzip", b"\x1f\x8b\x08\x00\x00\x00\x00\x00garbage", "corrupt or truncated gzip"),
+        ("gzip bomb", gzip.compress(b" " * (1 << 20)), "larger than 16384 bytes after gzip"),
+        ("MIME without end", mime(w).replace("--==hail==--\n", ""), "no closing boundary"),
+        ("MIME without boundary", "Content-Type: multipart/mixed\n\n--x\n", "without a multipart"),
+    ]
+
+
+def test_malformed_user_data_writes_nothing(w):
+    w.publish(1)
+    base = snapshot()
+    for name, data, message in malformed(w):
+        w.imds.set_user_data(data)
+        rc, log = bootstrap(w)
+        assert rc == 4, (name, rc, log)
+        errors = [l for l in log.splitlines() if "error:" in l]
+        assert len(errors) == 1 and message in errors[0], (name, message, log)
+        assert PASSWORD not in log, name
+        assert snapshot() == base, (name, snapshot())
+test_malformed_user_data_writes_nothing.client_kw = FRESH
+test_malformed_user_data_writes_nothing.imds_args = []
+
+
+def test_malformed_tag_writes_nothing(w):
+    base = snapshot()
+    w.imds.set_user_data(settings(w, **{"job-uri": None}))
+    w.imds.set_tags({"hail:job-uri": "not a uri"})
+    rc, log = bootstrap(w)
+    assert rc == 4 and "instance tag hail:job-uri" in log, log
+    assert snapshot() == base
+test_malformed_tag_writes_nothing.client_kw = FRESH
+test_malformed_tag_writes_nothing.imds_args = []
+
+
+if __name__ == "__main__":
+    run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])
