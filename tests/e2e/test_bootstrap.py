@@ -9,7 +9,7 @@ import os
 import signal
 import time
 
-from harness import PASSWORD, USER, run_tests
+from harness import HAIL, PASSWORD, USER, run_tests
 
 FRESH = {"fresh_instance": True}
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
@@ -25,7 +25,7 @@ def settings(w, **over):
 
 def bootstrap(w, *extra, env=None):
     a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "none", "--wait", "10s",
-                           *extra, env=env)
+                           "--hail", HAIL, *extra, env=env)
     rc = a.wait(60)
     return rc, a.text()
 
@@ -141,7 +141,7 @@ test_new_metadata_updates_files.imds_args = []
 def test_handoff_exec_then_deploys_a_newer_build(w):
     w.publish(1)
     w.imds.set_user_data(settings(w, **{"poll-period": "1s"}))
-    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "exec")
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "exec", "--hail", HAIL)
     a.wait_log(r"activated build 1 ", timeout=30)
     a.wait_log(r"following .* every 1s")
     out2 = w.publish(2)
