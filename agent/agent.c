@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "period.h"
 #include "profile.h"
@@ -46,7 +47,7 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	}
 	if (ho.connect_timeout_s > ho.total_timeout_s)
 		ho.connect_timeout_s = ho.total_timeout_s;
-	ret = profile_make_parents(a->profile, e);
+	ret = mkdir_parents(a->profile, 0755, e);
 	if (ret < 0)
 		return ret;
 	a->http = http_client_new(&ho);

@@ -49,23 +49,6 @@ int profile_path(const char *name, char **path, struct hail_errbuf *e)
 	return 0;
 }
 
-int profile_make_parents(const char *path, struct hail_errbuf *e)
-{
-	char dir[PATH_MAX];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(dir))
-		return hail_fail(e, HAIL_E_USAGE, "profile path too long");
-	memcpy(dir, path, len + 1);
-	for (char *p = dir + 1; (p = strchr(p, '/')); p++) {
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return hail_fail(e, HAIL_E_INTERNAL, "mkdir %s: %s", dir, strerror(errno));
-		*p = '/';
-	}
-	return 0;
-}
-
 int profile_current(const char *path, char **store_path, struct hail_errbuf *e)
 {
 	char cur[PATH_MAX], target[PATH_MAX];

@@ -15,9 +15,6 @@
  * path; *path is malloc'd. HAIL_E_USAGE when the name is unsafe. */
 int profile_path(const char *name, char **path, struct hail_errbuf *e);
 
-/* Creates the profile's missing parent folders (mode 0755). */
-int profile_make_parents(const char *path, struct hail_errbuf *e);
-
 /* The store path P points to, malloc'd in *store_path; NULL when the profile
  * does not exist yet. HAIL_E_NIX when it exists but is not a profile. */
 int profile_current(const char *path, char **store_path, struct hail_errbuf *e);
