@@ -288,5 +288,52 @@ test_malformed_tag_writes_nothing.client_kw = FRESH
 test_malformed_tag_writes_nothing.imds_args = []
 
 
+def test_imdsv1_fallback_when_the_token_put_times_out(w):
+    """An extra network hop eats the PUT (hop limit 1): botocore carries on
+    without a token where tokens are optional (protocols.md)."""
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w))
+    w.imds.configure(tokens="optional", fail_first=1, fail_mode="timeout")
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert w.client.profile_target() == out
+    reqs = w.imds.stats()
+    assert reqs[0]["method"] == "PUT" and reqs[0]["status"] is None, reqs
+    assert all(r["token"] == "none" for r in reqs[1:]), reqs
+test_imdsv1_fallback_when_the_token_put_times_out.client_kw = FRESH
+test_imdsv1_fallback_when_the_token_put_times_out.imds_args = []
+
+
+def test_endpoint_from_the_sdk_environment_variable(w):
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w))
+    env = w.client.env(AWS_EC2_METADATA_SERVICE_ENDPOINT=w.imds.url + "/")
+    a = w.client.bootstrap("--handoff", "none", "--hail", HAIL, env=env)
+    assert a.wait(60) == 0, a.text()
+    assert w.client.profile_target() == out
+test_endpoint_from_the_sdk_environment_variable.client_kw = FRESH
+test_endpoint_from_the_sdk_environment_variable.imds_args = []
+
+
+def test_systemd_handoff_enables_the_agent_unit(w):
+    """systemd cannot run here (the image test boots it for real): a
+    systemctl on PATH that records its arguments shows the call."""
+    w.publish(1)
+    w.imds.set_user_data(settings(w))
+    bindir = os.path.join(w.root, "bin")
+    os.makedirs(bindir)
+    calls = os.path.join(w.root, "systemctl.calls")
+    with open(os.path.join(bindir, "systemctl"), "w") as f:
+        f.write(f'#!/bin/sh\necho "$@" >> {calls}\n')
+    os.chmod(os.path.join(bindir, "systemctl"), 0o755)
+    env = w.client.env(PATH=bindir + ":" + os.environ["PATH"])
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--hail", HAIL, env=env)
+    assert a.wait(60) == 0, a.text()
+    with open(calls) as f:
+        assert f.read() == "enable --now hail@demo.service\n"
+test_systemd_handoff_enables_the_agent_unit.client_kw = FRESH
+test_systemd_handoff_enables_the_agent_unit.imds_args = []
+
+
 if __name__ == "__main__":
     run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])
