@@ -5,10 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
+#include "hold.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "period.h"
 #include "profile.h"
 #include "signals.h"
@@ -19,6 +23,33 @@
 #define SPLAY_MAX_S 60
 #define BACKOFF_CAP_S (15 * 60)
 #define BACKOFF_MAX_DOUBLINGS 3
+
+static int init_state(struct agent *a, struct hail_errbuf *e)
+{
+	struct hail_errbuf why;
+	char *dir;
+	int ret;
+
+	a->name = profile_state_name(a->profile);
+	dir = a->name ? str_concat(a->set->state_dir, "/", a->name) : NULL;
+	a->state_path = dir ? str_concat(dir, "/state.json", NULL) : NULL;
+	a->hold_path = dir ? str_concat(dir, "/hold", NULL) : NULL;
+	if (!a->state_path || !a->hold_path) {
+		free(dir);
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	ret = mkdir_parents(a->state_path, 0755, e);
+	free(dir);
+	if (ret < 0)
+		return ret;
+	if (state_load(a->state_path, &a->st, &why) < 0)
+		log_warning("%s; starting afresh", why.msg);
+	if (a->set->retry_failed && a->st.n_failed) {
+		log_info("--retry-failed: forgetting %u failed build(s)", a->st.n_failed);
+		state_clear_failed(&a->st);
+	}
+	return 0;
+}
 
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e)
 {
@@ -36,6 +67,15 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	ret = hydra_job_parse(set->job_uri, &a->job, e);
 	if (ret < 0)
 		return ret;
+	if (set->wait_for_eval) {
+		/* the newest build whose whole evaluation is done (protocols.md) */
+		char *url = str_concat(a->job.uri, "/latest-finished", NULL);
+
+		if (!url)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		free(a->job.latest_url);
+		a->job.latest_url = url;
+	}
 	ret = profile_path(set->profile, &a->profile, e);
 	if (ret < 0)
 		return ret;
@@ -48,6 +88,8 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	if (ho.connect_timeout_s > ho.total_timeout_s)
 		ho.connect_timeout_s = ho.total_timeout_s;
 	ret = mkdir_parents(a->profile, 0755, e);
+	if (ret == 0)
+		ret = init_state(a, e);
 	if (ret < 0)
 		return ret;
 	a->http = http_client_new(&ho);
@@ -61,8 +103,55 @@ void agent_free(struct agent *a)
 	hydra_job_clear(&a->job);
 	http_client_free(a->http);
 	free(a->profile);
+	free(a->name);
+	free(a->state_path);
+	free(a->hold_path);
 	free(a->seen_out);
+	state_free(&a->st);
 	memset(a, 0, sizeof(*a));
+}
+
+static int set_string(char **field, const char *v)
+{
+	char *copy = v ? strdup(v) : NULL;
+
+	if (v && !copy)
+		return HAIL_E_INTERNAL;
+	free(*field);
+	*field = copy;
+	return 0;
+}
+
+/* Records what the profile now points to as hail's own doing. durable: a
+ * switch happened, so it must survive a crash (else the next start would
+ * take hail's own switch for a manual one). */
+static int note_deployed(struct agent *a, const char *path, uint64_t id, bool durable,
+			 struct hail_errbuf *e)
+{
+	if (set_string(&a->st.deployed_path, path) < 0 || set_string(&a->st.pending_path, NULL) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	a->st.deployed_id = id;
+	a->st.deployed_generation = profile_generation(a->profile);
+	return state_save(a->state_path, &a->st, durable, e);
+}
+
+/* Before hail switches the profile: where to, durably, so that a crash
+ * between the switch and note_deployed() is not taken for a manual switch. */
+static int mark_pending(struct agent *a, const char *path, uint64_t id, struct hail_errbuf *e)
+{
+	if (set_string(&a->st.pending_path, path) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	a->st.pending_id = id;
+	return state_save(a->state_path, &a->st, true, e);
+}
+
+static void set_mode(struct agent *a, const char *mode)
+{
+	if (strcmp(a->st.mode, mode)) {
+		if (!strcmp(mode, "following") && a->st.mode[0])
+			log_info("%s: following %s again", a->profile, a->job.uri);
+		snprintf(a->st.mode, sizeof(a->st.mode), "%s", mode);
+	}
 }
 
 /* How long a oneshot run or a start-up activation waits for another hail
@@ -72,15 +161,28 @@ static unsigned lock_wait_s(const struct agent *a)
 	return a->set->oneshot ? a->set->switch_timeout_s + a->set->activation_timeout_s : 0;
 }
 
-static int activate(struct agent *a, const char *what, struct hail_errbuf *e)
+/* Runs bin/activate and counts the result. */
+static int activate(struct agent *a, uint64_t id, const char *what, struct hail_errbuf *e)
 {
 	struct child_result res;
 	int ret;
 
 	ret = profile_activate(a->profile, a->set->activation_timeout_s, &res, e);
-	if (ret == 0)
+	a->st.activation_ms = res.duration_ms;
+	a->st.activation_id = id;
+	a->st.activation_time = time(NULL);
+	if (ret == 0) {
+		a->st.counters.activations_ok++;
+		snprintf(a->st.activation_result, sizeof(a->st.activation_result), "success");
 		log_info("activated %s in %lld.%03llds", what, res.duration_ms / 1000,
 			 res.duration_ms % 1000);
+	} else if (res.timed_out) {
+		a->st.counters.activations_timed_out++;
+		snprintf(a->st.activation_result, sizeof(a->st.activation_result), "timeout");
+	} else {
+		a->st.counters.activations_failed++;
+		snprintf(a->st.activation_result, sizeof(a->st.activation_result), "failure");
+	}
 	return ret;
 }
 
@@ -101,51 +203,171 @@ static int refresh_latest(struct agent *a, struct hail_errbuf *e)
 	free(a->seen_out);
 	a->seen_out = b.out_path;       /* taken over */
 	a->seen_id = id;
+	a->st.latest_id = id;
+	if (set_string(&a->st.latest_path, a->seen_out) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	log_info("latest build of %s is %" PRIu64 ": %s", a->job.uri, id, a->seen_out);
 	return 0;
 }
 
-/* Under the lock: switch unless someone else did already, then activate. */
-static int switch_and_activate(struct agent *a, bool *switched, struct hail_errbuf *e)
+/* The rule for manual changes (README, "Rollbacks and holds"). Sets *held
+ * when hail must leave the profile alone this poll. */
+static int check_hold(struct agent *a, const char *cur, bool *held, struct hail_errbuf *e)
 {
+	bool file;
+	uint64_t until;
+	int ret;
+
+	*held = false;
+	if (cur && a->st.pending_path && !strcmp(cur, a->st.pending_path)) {
+		/* our own switch, cut short by a crash before it was noted */
+		ret = note_deployed(a, cur, a->st.pending_id, true, e);
+		if (ret < 0)
+			return ret;
+	}
+	ret = hold_read(a->hold_path, &file, &until, e);
+	if (ret < 0)
+		return ret;
+	if (!file && !strncmp(a->st.mode, "held", 4) && strcmp(a->st.mode, "held: failed build")) {
+		log_info("%s removed: following Hydra again", a->hold_path);
+		set_mode(a, "following");
+		/* what the operator left is the new baseline */
+		return cur ? note_deployed(a, cur, 0, false, e) : 0;
+	}
+	if (!file && cur && a->st.deployed_path && strcmp(cur, a->st.deployed_path) &&
+	    strcmp(cur, a->seen_out)) {
+		log_warning("%s was switched by hand from %s to %s: holding until Hydra offers a "
+			    "build newer than %" PRIu64 ", or %s is removed", a->profile,
+			    a->st.deployed_path, cur, a->st.deployed_id, a->hold_path);
+		ret = hold_write(a->hold_path, a->st.deployed_id, a->st.deployed_path, cur, e);
+		if (ret < 0)
+			return ret;
+		file = true;
+		until = a->st.deployed_id;
+	}
+	if (!file)
+		return 0;
+	if (until && a->seen_id > until) {
+		log_info("build %" PRIu64 " is newer than %" PRIu64 ": releasing the hold",
+			 a->seen_id, until);
+		set_mode(a, "following");
+		return hold_remove(a->hold_path, e);
+	}
+	if (strcmp(a->st.mode, until ? "held: manual switch" : "held: hold file"))
+		log_info("%s is held (%s): not switching to build %" PRIu64, a->profile,
+			 a->hold_path, a->seen_id);
+	set_mode(a, until ? "held: manual switch" : "held: hold file");
+	*held = true;
+	return 0;
+}
+
+/* After a failed activation: back to the generation that was active before
+ * (by number: --rollback would take the next lower one), and its activate
+ * again. */
+static void roll_back(struct agent *a, long generation, const char *path, uint64_t id)
+{
+	struct hail_errbuf e = { "" };
+	char what[64];
+
+	if (generation <= 0 || !path) {
+		log_warning("%s: no earlier generation to roll back to", a->profile);
+		return;
+	}
+	log_warning("rolling %s back to generation %ld: %s", a->profile, generation, path);
+	if (mark_pending(a, path, id, &e) < 0 ||
+	    profile_switch_generation(a->profile, generation, a->set->switch_timeout_s, &e) < 0 ||
+	    note_deployed(a, path, id, true, &e) < 0) {
+		log_error(0, "rollback: %s", e.msg);
+		return;
+	}
+	a->st.counters.rollbacks++;
+	snprintf(what, sizeof(what), "generation %ld after the rollback", generation);
+	if (activate(a, id, what, &e) < 0)
+		log_error(0, "rollback: %s", e.msg);
+}
+
+/* Under the lock: switch unless someone else did already, then activate;
+ * roll back when the activation fails. */
+static int switch_and_activate(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
+{
+	uint64_t prev_id = a->st.deployed_id;
 	char *cur = NULL, what[64];
+	long prev_gen;
 	int ret;
 
 	ret = profile_current(a->profile, &cur, e);
 	if (ret < 0 || (cur && !strcmp(cur, a->seen_out)))
 		goto out;
+	prev_gen = profile_generation(a->profile);
 	log_info("switching %s from %s to build %" PRIu64 ": %s", a->profile,
 		 cur ? cur : "(nothing)", a->seen_id, a->seen_out);
-	ret = profile_set(a->profile, a->seen_out, a->set->switch_timeout_s, e);
+	ret = mark_pending(a, a->seen_out, a->seen_id, e);
+	if (ret == 0)
+		ret = profile_set(a->profile, a->seen_out, a->set->switch_timeout_s, e);
 	if (ret < 0)
 		goto out;
-	*switched = true;
+	out->switched = true;
+	ret = note_deployed(a, a->seen_out, a->seen_id, true, e);
+	if (ret < 0)
+		goto out;
 	snprintf(what, sizeof(what), "build %" PRIu64, a->seen_id);
-	ret = activate(a, what, e);
+	ret = activate(a, a->seen_id, what, e);
+	if (ret < 0) {
+		/* one line for the failure, then the rollback's own */
+		log_error(0, "%s", e->msg);
+		if (state_add_failed(&a->st, a->seen_id, a->seen_out) < 0)
+			log_error(0, "out of memory");
+		roll_back(a, prev_gen, cur, prev_id);
+		hail_fail(e, HAIL_E_ACTIVATE, "build %" PRIu64 " failed to activate; it is not "
+			  "tried again until Hydra offers another build (or --retry-failed)",
+			  a->seen_id);
+	}
 out:
 	free(cur);
 	return ret;
 }
 
-int agent_update(struct agent *a, bool *switched, struct hail_errbuf *e)
+int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
 {
 	char *cur = NULL;
 	int lock_fd = -1, ret;
+	bool held = false;
 
-	*switched = false;
+	memset(out, 0, sizeof(*out));
 	ret = refresh_latest(a, e);
 	if (ret < 0)
 		return ret;
 	ret = profile_current(a->profile, &cur, e);
-	if (ret < 0 || (cur && !strcmp(cur, a->seen_out))) {
-		if (ret == 0 && a->set->verbose)
+	if (ret == 0)
+		ret = check_hold(a, cur, &held, e);
+	if (ret < 0)
+		goto out;
+	if (held) {
+		out->held = true;
+		goto out;
+	}
+	if (cur && !strcmp(cur, a->seen_out)) {
+		out->current = true;
+		if (!a->st.deployed_path || strcmp(a->st.deployed_path, cur) ||
+		    a->st.deployed_id != a->seen_id)
+			ret = note_deployed(a, cur, a->seen_id, false, e);
+		if (a->set->verbose)
 			log_info("%s is on the latest build %" PRIu64, a->profile, a->seen_id);
 		goto out;
 	}
-	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, e);
-	if (ret < 0)
+	if (state_failed(&a->st, a->seen_out)) {
+		if (strcmp(a->st.mode, "held: failed build"))
+			log_warning("build %" PRIu64 " failed to activate before: not trying it again "
+				    "until Hydra offers another build (or --retry-failed)", a->seen_id);
+		set_mode(a, "held: failed build");
+		out->held = true;
 		goto out;
-	ret = switch_and_activate(a, switched, e);
+	}
+	set_mode(a, "following");
+	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, e);
+	if (ret == 0)
+		ret = switch_and_activate(a, out, e);
+	out->current = ret == 0;
 out:
 	if (lock_fd >= 0)
 		close(lock_fd);
@@ -153,23 +375,54 @@ out:
 	return ret;
 }
 
+/* After every poll: the state file, the metrics, systemd's status. */
+static void record_poll(struct agent *a, int ret, const struct poll_outcome *out,
+			const struct hail_errbuf *e)
+{
+	struct hail_errbuf why;
+	time_t now = time(NULL);
+
+	a->st.last_poll = now;
+	a->st.last_poll_result = ret;
+	snprintf(a->st.last_poll_error, sizeof(a->st.last_poll_error), "%.255s", ret ? e->msg : "");
+	if (ret < 0 && -ret < (int)(sizeof(a->st.counters.poll_errors) /
+				    sizeof(a->st.counters.poll_errors[0])))
+		a->st.counters.poll_errors[-ret]++;
+	if (ret == 0 && out->current)
+		a->st.last_success = now;
+	if (state_save(a->state_path, &a->st, false, &why) < 0)
+		log_warning("%s", why.msg);
+	if (a->set->metrics_file && metrics_write(a->set->metrics_file, a->name, &a->st, &why) < 0)
+		log_warning("metrics: %s", why.msg);
+	notify_status(!a->ready_sent, "%s build %" PRIu64 " (%s); latest %" PRIu64 "%s%s",
+		      a->st.mode[0] ? a->st.mode : "following", a->st.deployed_id,
+		      a->st.deployed_path ? a->st.deployed_path : "nothing", a->seen_id,
+		      ret ? "; last poll failed: " : "", ret ? hail_err_str(ret) : "");
+	a->ready_sent = true;
+}
+
 int agent_run_oneshot(struct agent *a)
 {
 	struct hail_errbuf e = { "" };
-	bool switched;
+	struct poll_outcome out;
 	int lock_fd = -1, ret;
 
-	ret = agent_update(a, &switched, &e);
+	ret = agent_update(a, &out, &e);
+	record_poll(a, ret, &out, &e);
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
-	if (switched)
+	if (out.held)
+		return log_error(HAIL_E_HELD, "%s is held (%s): not on the latest build %" PRIu64,
+				 a->profile, a->st.mode, a->seen_id);
+	if (out.switched)
 		return 0;
 	/* Already current: activate anyway, so that a oneshot run at boot
 	 * leaves the service set up, as hail 0.2's start-up activation does. */
 	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, &e);
 	if (ret == 0) {
-		ret = activate(a, "the current build", &e);
+		ret = activate(a, a->seen_id, "the current build", &e);
 		close(lock_fd);
+		state_save(a->state_path, &a->st, false, &e);
 	}
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
@@ -196,9 +449,12 @@ static unsigned next_delay_s(const struct agent *a)
 	return delay + (splay ? arc4random_uniform(splay + 1) : 0);
 }
 
-/* Sleeps until the deadline, SIGTERM/SIGINT or SIGHUP. */
+/* Sleeps until the deadline, SIGTERM/SIGINT or SIGHUP, pinging systemd's
+ * watchdog on the way. */
 static void sleep_until(long long deadline_ms)
 {
+	long watchdog = notify_watchdog_interval_ms();
+
 	for (;;) {
 		long long left = deadline_ms - monotonic_ms();
 
@@ -207,6 +463,11 @@ static void sleep_until(long long deadline_ms)
 		if (signals_take_reload()) {
 			log_info("SIGHUP: polling now");
 			return;
+		}
+		if (watchdog) {
+			notify_watchdog();
+			if (left > watchdog)
+				left = watchdog;
 		}
 		signals_wait(left);
 	}
@@ -224,7 +485,7 @@ static void startup_activation(struct agent *a)
 		goto out;
 	/* hail 0.2 does this too: the machine may have booted into a state
 	 * the service is not set up for. Its failure does not stop us. */
-	activate(a, cur, &e);
+	activate(a, a->st.deployed_id, cur, &e);
 out:
 	if (e.msg[0])
 		log_warning("start-up activation: %s", e.msg);
@@ -242,15 +503,16 @@ int agent_run_polling(struct agent *a)
 	startup_activation(a);
 	while (!signals_stop_requested()) {
 		struct hail_errbuf e = { "" };
-		bool switched;
+		struct poll_outcome out;
 		unsigned delay;
 		int ret;
 
 		(void)signals_take_reload();
-		ret = agent_update(a, &switched, &e);
+		ret = agent_update(a, &out, &e);
 		if (ret == HAIL_E_INTERRUPTED || signals_stop_requested())
 			break;
-		if (ret == 0 && switched)
+		record_poll(a, ret, &out, &e);
+		if (ret == 0 && out.switched)
 			continue;       /* a newer build may be waiting: ask at once */
 		if (ret < 0 && ret != HAIL_E_BUSY)
 			a->failures++;
@@ -264,6 +526,7 @@ int agent_run_polling(struct agent *a)
 		}
 		sleep_until(monotonic_ms() + (long long)delay * 1000);
 	}
+	notify_stopping();
 	log_info("stopping");
 	return 0;
 }

@@ -9,25 +9,39 @@
 #include "http.h"
 #include "hydra.h"
 #include "options.h"
+#include "state.h"
 
 struct agent {
 	const struct settings *set;     /* borrowed */
 	struct hydra_job job;
 	struct http_client *http;       /* owned */
 	char *profile;                  /* owned: absolute path */
+	char *name;                     /* owned: the profile's name for state and metrics */
+	char *state_path;               /* owned: STATE_DIR/NAME/state.json */
+	char *hold_path;                /* owned: STATE_DIR/NAME/hold */
 	uint64_t seen_id;               /* last build Hydra offered, 0: none yet */
 	char *seen_out;                 /* owned: that build's output */
 	unsigned failures;              /* polls failed in a row */
+	bool ready_sent;                /* READY=1 went to systemd */
+	struct agent_state st;
+};
+
+/* What one poll did, besides its error status. */
+struct poll_outcome {
+	bool switched;                  /* the profile now points elsewhere */
+	bool held;                      /* a hold or a failed build kept it as it was */
+	bool current;                   /* the profile is on the latest build */
 };
 
 /* Validates what settings_load() could not check alone (the job URI, the
- * profile name, the netrc file). HAIL_E_USAGE with the reason in *e. */
+ * profile name, the netrc file) and reads the state. HAIL_E_USAGE with the
+ * reason in *e. */
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e);
 void agent_free(struct agent *a);
 
-/* One poll: ask Hydra, and when the profile is not on the latest build,
- * switch it and activate. *switched tells whether it did. */
-int agent_update(struct agent *a, bool *switched, struct hail_errbuf *e);
+/* One poll: ask Hydra, and when the profile is not on the latest build (and
+ * not held), switch it and activate; roll back when activation fails. */
+int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e);
 
 /* --oneshot: one update; 0 when the profile is current and activated. */
 int agent_run_oneshot(struct agent *a);

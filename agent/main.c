@@ -2,12 +2,14 @@
  * This file only reads the settings and hands over to agent.c. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "agent.h"
 #include "http.h"
 #include "log.h"
 #include "options.h"
 #include "signals.h"
+#include "status.h"
 
 /* Exit statuses: distinct per kind of failure, documented in the README. */
 static int exit_status(int err)
@@ -20,6 +22,7 @@ static int exit_status(int err)
 	case HAIL_E_NIX: return 5;
 	case HAIL_E_ACTIVATE: return 6;
 	case HAIL_E_BUSY: return 7;
+	case HAIL_E_HELD: return 8;
 	case HAIL_E_INTERRUPTED: return 130;
 	}
 	return 1;
@@ -33,6 +36,8 @@ int main(int argc, char **argv)
 	int ret;
 
 	log_init("hail");
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return status_main(argc - 1, argv + 1);
 	ret = settings_load(&set, argc, argv, &e);
 	if (ret < 0) {
 		log_error(ret, "%s", e.msg);

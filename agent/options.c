@@ -38,6 +38,8 @@ static const struct opt_def opt_table[] = {
 	  "give up on a Hydra request after PERIOD; default 60s" },
 	{ "job-uri", ARG_STRING, OPT_JOB_URI, "URI",
 	  "the Hydra job to follow: https://HOST/job/PROJECT/JOBSET/JOB" },
+	{ "metrics-file", ARG_STRING, OPT_METRICS_FILE, "FILE",
+	  "write Prometheus metrics to FILE after every poll" },
 	{ "netrc-file", ARG_STRING, OPT_NETRC_FILE, "FILE",
 	  "credentials for Hydra; default /etc/netrc when it exists" },
 	{ "oneshot", ARG_NONE, OPT_ONESHOT, NULL,
@@ -46,10 +48,16 @@ static const struct opt_def opt_table[] = {
 	  "time between polls: minutes, or 30s, 5m, 1h; default 5" },
 	{ "profile", ARG_STRING, OPT_PROFILE, "PROFILE",
 	  "a name under /nix/var/nix/profiles, or an absolute path" },
+	{ "retry-failed", ARG_NONE, OPT_RETRY_FAILED, NULL,
+	  "forget the builds whose activation failed, and try them again" },
+	{ "state-dir", ARG_STRING, OPT_STATE_DIR, "DIR",
+	  "where state.json and the hold file live; default /var/lib/hail" },
 	{ "switch-timeout", ARG_PERIOD, OPT_SWITCH_TIMEOUT, "PERIOD",
 	  "kill nix-env --set after PERIOD; default 1h" },
 	{ "verbose", ARG_NONE, OPT_VERBOSE, NULL, "log every poll, not only changes" },
 	{ "version", ARG_ACTION, OPT_VERSION, NULL, "show the version and exit" },
+	{ "wait-for-eval", ARG_NONE, OPT_WAIT_FOR_EVAL, NULL,
+	  "deploy a build only once its whole evaluation has finished" },
 };
 
 #define OPT_TABLE_LEN (sizeof(opt_table) / sizeof(opt_table[0]))
@@ -105,6 +113,8 @@ static char **string_field(struct settings *s, enum opt_id id)
 {
 	switch (id) {
 	case OPT_CONFIG: return &s->config_file;
+	case OPT_METRICS_FILE: return &s->metrics_file;
+	case OPT_STATE_DIR: return &s->state_dir;
 	case OPT_JOB_URI: return &s->job_uri;
 	case OPT_NETRC_FILE: return &s->netrc_file;
 	case OPT_PROFILE: return &s->profile;
@@ -117,6 +127,8 @@ static bool *bool_field(struct settings *s, enum opt_id id)
 	switch (id) {
 	case OPT_ONESHOT: return &s->oneshot;
 	case OPT_VERBOSE: return &s->verbose;
+	case OPT_RETRY_FAILED: return &s->retry_failed;
+	case OPT_WAIT_FOR_EVAL: return &s->wait_for_eval;
 	case OPT_HELP: return &s->help;
 	case OPT_VERSION: return &s->version;
 	default: return NULL;
@@ -321,6 +333,11 @@ static int fill_defaults(struct settings *s, struct hail_errbuf *e)
 		s->switch_timeout_s = DEFAULT_SWITCH_TIMEOUT_S;
 	if (!(s->given & (1u << OPT_HTTP_TIMEOUT)))
 		s->http_timeout_s = DEFAULT_HTTP_TIMEOUT_S;
+	if (!s->state_dir) {
+		s->state_dir = strdup(DEFAULT_STATE_DIR);
+		if (!s->state_dir)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
 	if (!s->netrc_file && access(DEFAULT_NETRC_FILE, F_OK) == 0) {
 		s->netrc_file = strdup(DEFAULT_NETRC_FILE);
 		if (!s->netrc_file)
@@ -374,5 +391,7 @@ void settings_free(struct settings *s)
 	free(s->job_uri);
 	free(s->netrc_file);
 	free(s->config_file);
+	free(s->metrics_file);
+	free(s->state_dir);
 	memset(s, 0, sizeof(*s));
 }

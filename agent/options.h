@@ -17,6 +17,7 @@
 #define DEFAULT_SWITCH_TIMEOUT_S (60 * 60)
 #define DEFAULT_HTTP_TIMEOUT_S 60
 #define DEFAULT_NETRC_FILE "/etc/netrc"
+#define DEFAULT_STATE_DIR "/var/lib/hail"
 #define CONFIG_FILE_MAX (64 * 1024)
 
 enum opt_id {
@@ -25,13 +26,17 @@ enum opt_id {
 	OPT_HELP,
 	OPT_HTTP_TIMEOUT,
 	OPT_JOB_URI,
+	OPT_METRICS_FILE,
 	OPT_NETRC_FILE,
 	OPT_ONESHOT,
 	OPT_POLL_PERIOD,
 	OPT_PROFILE,
+	OPT_RETRY_FAILED,
+	OPT_STATE_DIR,
 	OPT_SWITCH_TIMEOUT,
 	OPT_VERBOSE,
 	OPT_VERSION,
+	OPT_WAIT_FOR_EVAL,
 	OPT_COUNT
 };
 
@@ -40,12 +45,16 @@ struct settings {
 	char *job_uri;          /* owned; not yet validated */
 	char *netrc_file;       /* owned, or NULL */
 	char *config_file;      /* owned, or NULL */
+	char *metrics_file;     /* owned, or NULL */
+	char *state_dir;        /* owned */
 	unsigned poll_period_s;
 	unsigned activation_timeout_s;
 	unsigned switch_timeout_s;
 	unsigned http_timeout_s;
 	bool oneshot;
 	bool verbose;
+	bool retry_failed;
+	bool wait_for_eval;
 	bool help;
 	bool version;
 	unsigned given;         /* bit (1u << opt_id) for each setting given */

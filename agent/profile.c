@@ -39,7 +39,8 @@ int profile_path(const char *name, char **path, struct hail_errbuf *e)
 	char shown[128];
 
 	str_escape(shown, sizeof(shown), name, strlen(name));
-	if (!*name || strlen(name) > 512 || !path_is_clean(name[0] == '/' ? name + 1 : name) ||
+	if (!*name || strlen(name) > 512 || name[strlen(name) - 1] == '/' ||
+	    !path_is_clean(name[0] == '/' ? name + 1 : name) ||
 	    strcspn(name, "\n\r\t") != strlen(name))
 		return hail_fail(e, HAIL_E_USAGE, "profile '%s': not a plain name or an "
 				 "absolute path", shown);
@@ -84,6 +85,60 @@ int profile_current(const char *path, char **store_path, struct hail_errbuf *e)
 		}
 	}
 	return hail_fail(e, HAIL_E_NIX, "profile %s does not lead to a store path", path);
+}
+
+long profile_generation(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	char target[PATH_MAX];
+	unsigned long long n;
+	ssize_t len;
+	size_t blen;
+
+	base = base ? base + 1 : path;
+	blen = strlen(base);
+	len = readlink(path, target, sizeof(target) - 1);
+	if (len < 0)
+		return 0;
+	target[len] = '\0';
+	/* "NAME-N-link", relative, as nix-env makes it */
+	if ((size_t)len < blen + 7 || strncmp(target, base, blen) || target[blen] != '-' ||
+	    strcmp(target + len - 5, "-link"))
+		return 0;
+	target[len - 5] = '\0';
+	if (str_to_u64(target + blen + 1, 1, 1000000000, &n) < 0)
+		return 0;
+	return (long)n;
+}
+
+int profile_switch_generation(const char *path, long generation, unsigned timeout_s,
+			      struct hail_errbuf *e)
+{
+	char num[24];
+	const char *argv[] = { "nix-env", "--profile", path, "--switch-generation", num, NULL };
+	struct child_result res;
+	char how[128];
+
+	snprintf(num, sizeof(num), "%ld", generation);
+	if (child_run(argv, timeout_s, &res) < 0)
+		return hail_fail(e, HAIL_E_NIX, "cannot run nix-env: %s", strerror(res.spawn_errno));
+	if (!child_succeeded(&res)) {
+		child_describe(&res, how, sizeof(how));
+		return hail_fail(e, HAIL_E_NIX, "nix-env --profile %s --switch-generation %ld %s",
+				 path, generation, how);
+	}
+	return 0;
+}
+
+char *profile_state_name(const char *path)
+{
+	const char *rel = str_has_prefix(path, PROFILES_DIR "/") ? path + sizeof(PROFILES_DIR) : path + 1;
+	char *name = strdup(rel);
+
+	for (char *p = name; p && *p; p++)
+		if (*p == '/')
+			*p = '-';
+	return name;
 }
 
 int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf *e)

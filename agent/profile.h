@@ -19,6 +19,20 @@ int profile_path(const char *name, char **path, struct hail_errbuf *e);
  * does not exist yet. HAIL_E_NIX when it exists but is not a profile. */
 int profile_current(const char *path, char **store_path, struct hail_errbuf *e);
 
+/* The generation number N of the link P points to (P-N-link); 0 when the
+ * profile does not exist or its link is not a generation. */
+long profile_generation(const char *path);
+
+/* nix-env --profile P --switch-generation N (a rollback to a chosen
+ * generation: --rollback would take the next lower number, which is not
+ * always the one that was active). */
+int profile_switch_generation(const char *path, long generation, unsigned timeout_s,
+			      struct hail_errbuf *e);
+
+/* The name hail files the profile's state under: the path below
+ * PROFILES_DIR, or the whole path, with '/' turned into '-'. malloc'd. */
+char *profile_state_name(const char *path);
+
 /* Takes the lock next to the profile (P.hail.lock, not Nix's own P.lock,
  * which nix-env takes itself), waiting up to wait_s. *fd is the lock; close it
  * to release. HAIL_E_BUSY when another process kept it. */

@@ -77,7 +77,7 @@ static int write_hail_conf(const struct install_paths *p, const struct boot_sett
 	if (strlen(buf) >= size - 1)
 		ret = hail_fail(e, HAIL_E_USAGE, "Nix settings too long");
 	else
-		ret = file_write_atomic(p->hail_conf, buf, strlen(buf), 0644, changed, e);
+		ret = file_write_atomic(p->hail_conf, buf, strlen(buf), 0644, changed, true, e);
 	free(buf);
 	return ret;
 }
@@ -116,7 +116,7 @@ static int include_hail_conf(const struct install_paths *p, bool *changed, struc
 	if (len && new[len - 1] != '\n')
 		new[len++] = '\n';
 	memcpy(new + len, INCLUDE_LINE "\n", sizeof(INCLUDE_LINE) + 1);
-	ret = file_write_atomic(p->nix_conf, new, strlen(new), mode, changed, e);
+	ret = file_write_atomic(p->nix_conf, new, strlen(new), mode, changed, true, e);
 out:
 	free(old);
 	free(new);
@@ -150,7 +150,7 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 		size_t n = strlen(text);
 
 		text[n] = '\n';         /* cJSON leaves none; replaces the NUL */
-		ret = file_write_atomic(p->agent_config, text, n + 1, 0644, changed, e);
+		ret = file_write_atomic(p->agent_config, text, n + 1, 0644, changed, true, e);
 	}
 out:
 	free(text);
@@ -167,7 +167,7 @@ int install_write(const struct install_paths *p, const struct boot_settings *s,
 
 	ret = mkdir_parents(p->netrc, 0755, e);
 	if (ret == 0 && s->netrc)
-		ret = file_write_atomic(p->netrc, s->netrc, strlen(s->netrc), 0600, &c[0], e);
+		ret = file_write_atomic(p->netrc, s->netrc, strlen(s->netrc), 0600, &c[0], true, e);
 	if (ret == 0)
 		ret = write_hail_conf(p, s, netrc, &c[1], e);
 	if (ret == 0)
@@ -237,7 +237,7 @@ int install_record(const struct install_paths *p, const struct boot_settings *s,
 		size_t n = strlen(text);
 
 		text[n] = '\n';
-		ret = file_write_atomic(p->record, text, n + 1, 0644, NULL, e);
+		ret = file_write_atomic(p->record, text, n + 1, 0644, NULL, true, e);
 	}
 	if (ret == 0)
 		log_info("wrote %s", p->record);

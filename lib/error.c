@@ -17,6 +17,7 @@ const char *hail_err_str(int err)
 	case HAIL_E_ACTIVATE: return "activation failed";
 	case HAIL_E_BUSY: return "profile busy";
 	case HAIL_E_INTERRUPTED: return "interrupted";
+	case HAIL_E_HELD: return "held";
 	}
 	return "unknown error";
 }

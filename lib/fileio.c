@@ -108,7 +108,7 @@ static int fsync_dir_of(const char *path)
 }
 
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		      bool *changed, struct hail_errbuf *e)
+		      bool *changed, bool durable, struct hail_errbuf *e)
 {
 	char tmp[PATH_MAX];
 	int fd = -1, ret;
@@ -125,7 +125,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 	if (fd < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "create %s: %s", tmp, strerror(errno));
 	/* the umask must not widen or narrow what we asked for */
-	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || (durable && fsync(fd) < 0)) {
 		ret = hail_fail(e, HAIL_E_INTERNAL, "write %s: %s", tmp, strerror(errno));
 		goto fail;
 	}
@@ -139,7 +139,7 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		ret = hail_fail(e, HAIL_E_INTERNAL, "rename %s to %s: %s", tmp, path, strerror(errno));
 		goto fail;
 	}
-	if (fsync_dir_of(path) < 0)
+	if (durable && fsync_dir_of(path) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "fsync the folder of %s: %s", path, strerror(errno));
 	if (changed)
 		*changed = true;

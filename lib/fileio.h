@@ -15,9 +15,12 @@
 
 /* Writes len bytes of data to path with mode. When changed is not NULL and
  * the file already holds exactly that data with that mode, writes nothing and
- * sets *changed to false. HAIL_E_INTERNAL with the reason in *e. */
+ * sets *changed to false. durable: fsync the file and its folder, so the new
+ * content survives a power cut; without it a power cut may lose the latest
+ * write, but no reader ever sees a partial file. HAIL_E_INTERNAL with the
+ * reason in *e. */
 int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
-		      bool *changed, struct hail_errbuf *e);
+		      bool *changed, bool durable, struct hail_errbuf *e);
 
 /* Reads at most max bytes of path into *data (malloc'd, NUL-terminated).
  * HAIL_E_NOT_FOUND when it does not exist, HAIL_E_PROTOCOL when larger. */

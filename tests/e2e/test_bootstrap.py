@@ -36,13 +36,17 @@ def snapshot():
     for top in WATCHED:
         for d, dirs, names in os.walk(top):
             for n in dirs + names:
+                if n == "state.json":
+                    continue    # the agent's: it records every poll
                 p = os.path.join(d, n)
                 st = os.lstat(p)
                 digest = None
                 if os.path.isfile(p) and not os.path.islink(p):
                     with open(p, "rb") as f:
                         digest = hashlib.sha256(f.read()).hexdigest()
-                files[p] = (st.st_mode, st.st_ino, st.st_mtime_ns, digest,
+                # a folder's mtime moves with the agent's state.json
+                mtime = None if os.path.isdir(p) and not os.path.islink(p) else st.st_mtime_ns
+                files[p] = (st.st_mode, st.st_ino, mtime, digest,
                             os.readlink(p) if os.path.islink(p) else None)
     return files
 

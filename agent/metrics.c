@@ -1,0 +1,103 @@
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fileio.h"
+
+#define METRICS_MAX 8192
+
+struct out {
+	char *buf;
+	size_t size, len;
+	bool overflow;
+};
+
+static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (o->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= o->size - o->len)
+		o->overflow = true;
+	else
+		o->len += (size_t)n;
+}
+
+static void head(struct out *o, const char *name, const char *type, const char *help)
+{
+	put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values: escape backslash, quote and newline (exposition format). */
+static void label_value(char *dst, size_t size, const char *v)
+{
+	size_t o = 0;
+
+	for (; *v && o + 3 < size; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			dst[o++] = '\\';
+			dst[o++] = *v == '\n' ? 'n' : *v;
+		} else {
+			dst[o++] = *v;
+		}
+	}
+	dst[o] = '\0';
+}
+
+int metrics_format(char *buf, size_t size, const char *profile, const struct agent_state *s)
+{
+	static const char *const kinds[] = { NULL, "internal", "usage", "network", "http",
+					     "protocol", "not_found", "nix", "activation", "busy",
+					     "interrupted", "held" };
+	struct out o = { buf, size, 0, false };
+	char p[256];
+
+	label_value(p, sizeof(p), profile);
+	head(&o, "hail_last_poll_timestamp_seconds", "gauge", "When the last poll ended.");
+	put(&o, "hail_last_poll_timestamp_seconds{profile=\"%s\"} %lld\n", p, (long long)s->last_poll);
+	head(&o, "hail_last_success_timestamp_seconds", "gauge",
+	     "When a poll last ended with the profile on the latest build.");
+	put(&o, "hail_last_success_timestamp_seconds{profile=\"%s\"} %lld\n", p,
+	    (long long)s->last_success);
+	head(&o, "hail_poll_errors_total", "counter", "Failed polls by kind.");
+	for (unsigned k = 1; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		put(&o, "hail_poll_errors_total{profile=\"%s\",kind=\"%s\"} %lu\n", p, kinds[k],
+		    s->counters.poll_errors[k]);
+	head(&o, "hail_activations_total", "counter", "Activations by result.");
+	put(&o, "hail_activations_total{profile=\"%s\",result=\"success\"} %lu\n", p,
+	    s->counters.activations_ok);
+	put(&o, "hail_activations_total{profile=\"%s\",result=\"failure\"} %lu\n", p,
+	    s->counters.activations_failed);
+	put(&o, "hail_activations_total{profile=\"%s\",result=\"timeout\"} %lu\n", p,
+	    s->counters.activations_timed_out);
+	head(&o, "hail_rollbacks_total", "counter", "Rollbacks after a failed activation.");
+	put(&o, "hail_rollbacks_total{profile=\"%s\"} %lu\n", p, s->counters.rollbacks);
+	head(&o, "hail_build_id", "gauge", "The Hydra build the profile is on (0: unknown).");
+	put(&o, "hail_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->deployed_id);
+	head(&o, "hail_latest_build_id", "gauge", "The latest build Hydra offers.");
+	put(&o, "hail_latest_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->latest_id);
+	head(&o, "hail_held", "gauge", "1 while hail holds the profile (manual switch, failed build).");
+	put(&o, "hail_held{profile=\"%s\"} %d\n", p, strncmp(s->mode, "held", 4) == 0);
+	return o.overflow ? -1 : (int)o.len;
+}
+
+int metrics_write(const char *path, const char *profile, const struct agent_state *s,
+		  struct hail_errbuf *e)
+{
+	char buf[METRICS_MAX];
+	int n = metrics_format(buf, sizeof(buf), profile, s);
+
+	if (n < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "metrics larger than %d bytes", METRICS_MAX);
+	/* node_exporter reads the file at any time: never a partial one */
+	return file_write_atomic(path, buf, (size_t)n, 0644, NULL, false, e);
+}

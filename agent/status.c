@@ -1,0 +1,160 @@
+#include "status.h"
+
+#include <dirent.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fileio.h"
+#include "hold.h"
+#include "log.h"
+#include "options.h"
+#include "profile.h"
+#include "state.h"
+#include "strutil.h"
+
+static void format_time(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+
+	if (!t) {
+		snprintf(buf, size, "never");
+		return;
+	}
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void print_human(const char *name, const char *dir, const struct agent_state *s)
+{
+	char when[32], *hold_path = str_concat(dir, "/hold", NULL);
+	bool held = false;
+	uint64_t until = 0;
+
+	printf("%s: %s\n", name, s->mode[0] ? s->mode : "following");
+	if (s->deployed_path)
+		printf("  on build %" PRIu64 ", generation %ld: %s\n", s->deployed_id,
+		       s->deployed_generation, s->deployed_path);
+	else
+		printf("  not deployed yet\n");
+	if (s->latest_path)
+		printf("  latest build: %" PRIu64 ": %s\n", s->latest_id, s->latest_path);
+	format_time(s->last_poll, when, sizeof(when));
+	printf("  last poll: %s, %s%s%s\n", when, s->last_poll_result ? "failed: " : "ok",
+	       s->last_poll_result ? s->last_poll_error : "", "");
+	format_time(s->last_success, when, sizeof(when));
+	printf("  last on the latest build: %s\n", when);
+	if (s->activation_result[0]) {
+		format_time(s->activation_time, when, sizeof(when));
+		printf("  last activation: %s in %lld.%03llds (build %" PRIu64 ", %s)\n",
+		       s->activation_result, s->activation_ms / 1000, s->activation_ms % 1000,
+		       s->activation_id, when);
+	}
+	for (unsigned i = 0; i < s->n_failed; i++)
+		printf("  failed build %" PRIu64 ": %s (not retried)\n", s->failed[i].id,
+		       s->failed[i].path);
+	if (hold_path && hold_read(hold_path, &held, &until, NULL) == 0 && held) {
+		if (until)
+			printf("  hold: %s (released by a build newer than %" PRIu64 ")\n",
+			       hold_path, until);
+		else
+			printf("  hold: %s (released when removed)\n", hold_path);
+	}
+	free(hold_path);
+}
+
+/* Shows one profile's state; -1 when it has none. */
+static int show(const char *state_dir, const char *name, bool json, bool *first)
+{
+	struct hail_errbuf e = { "" };
+	char *dir = str_concat(state_dir, "/", name);
+	char *path = dir ? str_concat(dir, "/state.json", NULL) : NULL;
+	struct agent_state s;
+	char *text = NULL;
+	size_t len;
+	int ret = -1;
+
+	if (!path || file_read(path, STATE_FILE_MAX, &text, &len, &e) < 0)
+		goto out;
+	if (state_from_json(text, len, &s, &e) < 0) {
+		log_warning("%s: %s", path, e.msg);
+		goto out;
+	}
+	if (json) {
+		printf("%s\"%s\": %s", *first ? "" : ",\n", name, text);
+	} else {
+		if (!*first)
+			printf("\n");
+		print_human(name, dir, &s);
+	}
+	*first = false;
+	state_free(&s);
+	ret = 0;
+out:
+	free(text);
+	free(path);
+	free(dir);
+	return ret;
+}
+
+int status_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "profile", required_argument, NULL, 'p' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "state-dir", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *state_dir = DEFAULT_STATE_DIR, *profile = NULL;
+	struct hail_errbuf e;
+	bool json = false, first = true;
+	int c, found = 0;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': profile = optarg; break;
+		case 'j': json = true; break;
+		case 's': state_dir = optarg; break;
+		default:
+			log_error(0, "status: unknown or incomplete option '%s'", argv[optind - 1]);
+			fprintf(stderr, "Usage: hail status [--profile PROFILE] [--json] [--state-dir DIR]\n");
+			return 2;
+		}
+	}
+	if (json)
+		printf("{");
+	if (profile) {
+		char *path = NULL, *name;
+
+		if (profile_path(profile, &path, &e) < 0) {
+			log_error(0, "%s", e.msg);
+			return 2;
+		}
+		name = profile_state_name(path);
+		found = name && show(state_dir, name, json, &first) == 0;
+		free(name);
+		free(path);
+	} else {
+		DIR *d = opendir(state_dir);
+		struct dirent *de;
+
+		while (d && (de = readdir(d)))
+			if (de->d_name[0] != '.' && show(state_dir, de->d_name, json, &first) == 0)
+				found++;
+		if (d)
+			closedir(d);
+	}
+	if (json)
+		printf("}\n");
+	if (!found) {
+		log_error(0, "no hail state%s%s under %s", profile ? " for " : "",
+			  profile ? profile : "", state_dir);
+		return 1;
+	}
+	return 0;
+}

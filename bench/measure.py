@@ -1,0 +1,71 @@
+"""Timing one program run (wall time and peak RSS) with a deadline, through
+bench/timer.c. Shared by bench/run, bench/firstboot.py and
+bench/cloudinit_sandbox.py."""
+
+import collections
+import os
+import select
+import signal
+import subprocess
+
+TIMER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timer.c")
+
+
+class CannotMeasure(Exception):
+    pass
+
+
+# wall: seconds from fork to reaped; rss_kib: the program's ru_maxrss (KiB);
+# status: exit code, 128 + N for signal N
+Run = collections.namedtuple("Run", "wall rss_kib status")
+
+
+def build_timer(path):
+    """Compiles bench/timer.c to path (plain cc -O2, warnings on)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    r = subprocess.run(["cc", "-O2", "-Wall", "-Wextra", "-o", path, TIMER_SRC],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    if r.returncode != 0:
+        raise CannotMeasure("cannot build bench/timer.c:\n" + r.stdout)
+
+
+def spawn(argv, env, log_path):
+    """Starts argv with stdin /dev/null and stdout and stderr to log_path,
+    leading a new session so that a timeout can kill all it started."""
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        return os.posix_spawn(argv[0], argv, env, setsid=True, file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_DUP2, fd, 1),
+            (os.POSIX_SPAWN_DUP2, fd, 2)])
+    finally:
+        os.close(fd)
+
+
+def exits_within(pid, timeout):
+    """Whether pid exits within timeout seconds (waits on a pidfd: no polling).
+    The caller still has to reap pid."""
+    pidfd = os.pidfd_open(pid)
+    try:
+        exited, _, _ = select.select([pidfd], [], [], timeout)
+    finally:
+        os.close(pidfd)
+    return bool(exited)
+
+
+def run_measured(timer, argv, env, log_path, timeout):
+    """Runs argv (an absolute path first) under the timer; returns a Run.
+    Raises CannotMeasure when it outlives timeout seconds or the timer fails."""
+    result_path = log_path + ".timer"
+    pid = spawn([timer, result_path, *argv], env, log_path)
+    if not exits_within(pid, timeout):
+        os.killpg(pid, signal.SIGKILL)      # the timer's session: the program too
+        os.waitpid(pid, 0)
+        raise CannotMeasure(f"{argv[0]} still running after {timeout}s (killed)")
+    _, status = os.waitpid(pid, 0)
+    try:
+        with open(result_path) as f:
+            wall_ns, rss_kib, code = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        raise CannotMeasure(f"the timer failed ({status}) on {argv[0]}; see {log_path}") from None
+    return Run(wall_ns / 1e9, rss_kib, code)
