@@ -35,7 +35,7 @@ AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 BOOT_OBJ := $(BOOT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit install demo bench clean
+.PHONY: all check unit install demo bench clean torture
 all: $(BUILD)/hail $(BUILD)/hail-bootstrap
 
 $(BUILD)/obj/%.o: %.c

@@ -37,7 +37,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from measure import CannotMeasure, run_measured  # noqa: E402  (needs the path above)
+from measure import CannotMeasure, clean_env, run_measured  # noqa: E402  (needs the path above)
 
 OVERLAID = ("/etc", "/var/lib", "/var/log", "/var/tmp", "/run", "/sys")
 EC2_UUID = "ec2e1916-9099-7caf-fd21-012345abcdef"   # a Xen-era EC2 instance's form
@@ -108,6 +108,18 @@ def write(path, text):
         f.write(text)
 
 
+def check_outside(*paths):
+    """The scratch tmpfs and the log must not be below an overlaid folder: an
+    upper layer inside its own lower one is refused, and a log written there
+    would vanish with the namespace."""
+    for p in paths:
+        real = os.path.realpath(p)
+        for top in OVERLAID:
+            if real == top or real.startswith(top + "/"):
+                raise CannotMeasure(f"{p} is below {top}, which the sandbox overlays "
+                                    "(set TMPDIR elsewhere)")
+
+
 def build_sandbox(work, url):
     # unshare does this already; repeated so that no mount below can ever
     # propagate back to the namespace we came from
@@ -121,11 +133,6 @@ def build_sandbox(work, url):
     os.makedirs("/sys/hypervisor", exist_ok=True)
     write("/sys/hypervisor/uuid", EC2_UUID + "\n")
     write("/etc/resolv.conf", "nameserver 127.0.0.1\noptions attempts:1 timeout:1\n")
-
-
-def sandbox_env():
-    """A boot's environment: no proxies, C locale; nothing of the caller's."""
-    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
 
 
 def parse_args(argv):
@@ -158,8 +165,9 @@ def main(argv):
         sys.exit("cloudinit_sandbox.py: run it as root under `unshare --mount --uts "
                  "--propagation private` (it mounts over /etc and /run)")
     try:
+        check_outside(args.work, args.log)
         build_sandbox(args.work, args.imds_url)
-        run = run_measured(args.timer, args.command, sandbox_env(), args.log, args.timeout)
+        run = run_measured(args.timer, args.command, clean_env(), args.log, args.timeout)
     except (CannotMeasure, subprocess.SubprocessError, OSError) as e:
         print(json.dumps({"error": str(e)}))
         return 1

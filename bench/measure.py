@@ -20,6 +20,11 @@ class CannotMeasure(Exception):
 Run = collections.namedtuple("Run", "wall rss_kib status")
 
 
+def clean_env():
+    """A boot's environment: nothing of the caller's leaks in (proxies above all)."""
+    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "HOME": "/root"}
+
+
 def build_timer(path):
     """Compiles bench/timer.c to path (plain cc -O2, warnings on)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
