@@ -61,9 +61,14 @@ check: all unit
 	$(FUZZ_MAKE) BUILD=$(BUILD)/fuzz fuzzers
 	BUILD=$(BUILD) tests/run
 
+# make torture [TORTURE_TRIALS=200 TORTURE_SEED=N]: the SIGKILL trials, longer.
+TORTURE_TRIALS ?= 200
+torture: all
+	TORTURE_TRIALS=$(TORTURE_TRIALS) VALGRIND=0 TESTS=plain/e2e/test_torture tests/run
+
 install: $(BUILD)/hail $(BUILD)/hail-bootstrap
 	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BUILD)/hail $(DESTDIR)$(BINDIR)/hail
+	install -m 0755 $(BUILD)/hail $(BUILD)/hail-bootstrap $(DESTDIR)$(BINDIR)/
 
 demo: all
 	tests/demo

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <systemd/sd-daemon.h>
 
 void notify_status(bool ready, const char *fmt, ...)
@@ -9,6 +10,8 @@ void notify_status(bool ready, const char *fmt, ...)
 	char status[512];
 	va_list ap;
 
+	if (!getenv("NOTIFY_SOCKET"))
+		return;         /* not under systemd: spare the formatting */
 	va_start(ap, fmt);
 	vsnprintf(status, sizeof(status), fmt, ap);
 	va_end(ap);

@@ -1,6 +1,7 @@
 #include "state.h"
 
 #include <cJSON.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,76 +61,124 @@ static const char *const err_kinds[] = {
 
 #define N_KINDS (sizeof(err_kinds) / sizeof(err_kinds[0]))
 
-static void add_path(cJSON *o, const char *key, const char *v)
+/* The state is written after every poll, so it is printed by hand: cJSON's
+ * printer (a sprintf and an sscanf per number) cost more than the poll's
+ * HTTP request. A growing buffer; oom is sticky. */
+struct jw {
+	char *buf;
+	size_t len, cap;
+	bool oom;
+};
+
+static void jw_printf(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void jw_printf(struct jw *w, const char *fmt, ...)
 {
+	va_list ap;
+	int n;
+
+	for (int tries = 0; tries < 2 && !w->oom; tries++) {
+		va_start(ap, fmt);
+		n = vsnprintf(w->buf ? w->buf + w->len : NULL, w->buf ? w->cap - w->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			w->oom = true;
+		} else if (w->buf && (size_t)n < w->cap - w->len) {
+			w->len += (size_t)n;
+			return;
+		} else {
+			size_t cap = (w->cap ? w->cap : 1024) * 2 + (size_t)n;
+			char *p = realloc(w->buf, cap);
+
+			if (!p)
+				w->oom = true;
+			w->buf = p ? p : w->buf;
+			w->cap = p ? cap : w->cap;
+		}
+	}
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void jw_string(struct jw *w, const char *s)
+{
+	jw_printf(w, "\"");
+	for (const char *p = s; *p; ) {
+		size_t run = strcspn(p, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r"
+				     "\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"
+				     "\x1b\x1c\x1d\x1e\x1f");
+
+		jw_printf(w, "%.*s", (int)run, p);
+		p += run;
+		if (*p)
+			jw_printf(w, *p == '"' || *p == '\\' ? "\\%c" : "\\u%04x",
+				  *p == '"' || *p == '\\' ? *p : (unsigned char)*p);
+		if (*p)
+			p++;
+	}
+	jw_printf(w, "\"");
+}
+
+static void jw_key_string(struct jw *w, const char *indent, const char *key, const char *v)
+{
+	jw_printf(w, "%s\"%s\": ", indent, key);
 	if (v)
-		cJSON_AddStringToObject(o, key, v);
+		jw_string(w, v);
 	else
-		cJSON_AddNullToObject(o, key);
+		jw_printf(w, "null");
+	jw_printf(w, ",\n");
 }
 
 char *state_to_json(const struct agent_state *s)
 {
-	cJSON *o = cJSON_CreateObject(), *failed, *c, *errs, *poll, *act;
-	char *text;
+	const struct state_counters *c = &s->counters;
+	struct jw w = { 0 };
+	int r = s->last_poll_result;
 
-	if (!o)
-		return NULL;
-	cJSON_AddStringToObject(o, "mode", s->mode[0] ? s->mode : "following");
-	add_path(o, "store-path", s->deployed_path);
-	cJSON_AddNumberToObject(o, "build-id", (double)s->deployed_id);
-	cJSON_AddNumberToObject(o, "generation", (double)s->deployed_generation);
+	jw_printf(&w, "{\n");
+	jw_key_string(&w, "\t", "mode", s->mode[0] ? s->mode : "following");
+	jw_key_string(&w, "\t", "store-path", s->deployed_path);
+	jw_printf(&w, "\t\"build-id\": %llu,\n\t\"generation\": %ld,\n",
+		  (unsigned long long)s->deployed_id, s->deployed_generation);
 	if (s->pending_path) {
-		cJSON *p = cJSON_AddObjectToObject(o, "switching-to");
-
-		if (p) {
-			cJSON_AddStringToObject(p, "store-path", s->pending_path);
-			cJSON_AddNumberToObject(p, "build-id", (double)s->pending_id);
+		jw_printf(&w, "\t\"switching-to\": {\"store-path\": ");
+		jw_string(&w, s->pending_path);
+		jw_printf(&w, ", \"build-id\": %llu},\n", (unsigned long long)s->pending_id);
+	}
+	jw_printf(&w, "\t\"latest-build-id\": %llu,\n", (unsigned long long)s->latest_id);
+	jw_key_string(&w, "\t", "latest-store-path", s->latest_path);
+	jw_printf(&w, "\t\"last-poll\": {\"time\": %lld, \"result\": \"%s\"",
+		  (long long)s->last_poll, -r < (int)N_KINDS && r <= 0 ? err_kinds[-r] : "?");
+	if (r) {
+		jw_printf(&w, ", \"error\": ");
+		jw_string(&w, s->last_poll_error);
+	}
+	jw_printf(&w, "},\n\t\"last-success\": %lld,\n", (long long)s->last_success);
+	jw_printf(&w, "\t\"last-activation\": {\"result\": ");
+	jw_string(&w, s->activation_result);
+	jw_printf(&w, ", \"duration-ms\": %lld, \"build-id\": %llu, \"time\": %lld},\n",
+		  s->activation_ms, (unsigned long long)s->activation_id,
+		  (long long)s->activation_time);
+	jw_printf(&w, "\t\"failed\": [");
+	for (unsigned i = 0; i < s->n_failed; i++) {
+		jw_printf(&w, "%s{\"build-id\": %llu, \"store-path\": ", i ? ", " : "",
+			  (unsigned long long)s->failed[i].id);
+		jw_string(&w, s->failed[i].path);
+		jw_printf(&w, "}");
+	}
+	jw_printf(&w, "],\n\t\"counters\": {\"poll-errors\": {");
+	for (unsigned k = 1, first = 1; k < N_KINDS; k++)
+		if (c->poll_errors[k]) {
+			jw_printf(&w, "%s\"%s\": %lu", first ? "" : ", ", err_kinds[k], c->poll_errors[k]);
+			first = 0;
 		}
+	jw_printf(&w, "}, \"activations-ok\": %lu, \"activations-failed\": %lu, "
+		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu}\n}",
+		  c->activations_ok, c->activations_failed, c->activations_timed_out, c->rollbacks);
+	if (w.oom) {
+		free(w.buf);
+		return NULL;
 	}
-	cJSON_AddNumberToObject(o, "latest-build-id", (double)s->latest_id);
-	add_path(o, "latest-store-path", s->latest_path);
-	poll = cJSON_AddObjectToObject(o, "last-poll");
-	if (poll) {
-		cJSON_AddNumberToObject(poll, "time", (double)s->last_poll);
-		cJSON_AddStringToObject(poll, "result",
-					-s->last_poll_result < (int)N_KINDS ? err_kinds[-s->last_poll_result] : "?");
-		if (s->last_poll_result)
-			cJSON_AddStringToObject(poll, "error", s->last_poll_error);
-	}
-	cJSON_AddNumberToObject(o, "last-success", (double)s->last_success);
-	act = cJSON_AddObjectToObject(o, "last-activation");
-	if (act) {
-		cJSON_AddStringToObject(act, "result", s->activation_result);
-		cJSON_AddNumberToObject(act, "duration-ms", (double)s->activation_ms);
-		cJSON_AddNumberToObject(act, "build-id", (double)s->activation_id);
-		cJSON_AddNumberToObject(act, "time", (double)s->activation_time);
-	}
-	failed = cJSON_AddArrayToObject(o, "failed");
-	for (unsigned i = 0; failed && i < s->n_failed; i++) {
-		cJSON *f = cJSON_CreateObject();
-
-		if (!f)
-			break;
-		cJSON_AddNumberToObject(f, "build-id", (double)s->failed[i].id);
-		cJSON_AddStringToObject(f, "store-path", s->failed[i].path);
-		cJSON_AddItemToArray(failed, f);
-	}
-	c = cJSON_AddObjectToObject(o, "counters");
-	if (c) {
-		errs = cJSON_AddObjectToObject(c, "poll-errors");
-		for (unsigned k = 1; errs && k < N_KINDS; k++)
-			if (s->counters.poll_errors[k])
-				cJSON_AddNumberToObject(errs, err_kinds[k], (double)s->counters.poll_errors[k]);
-		cJSON_AddNumberToObject(c, "activations-ok", (double)s->counters.activations_ok);
-		cJSON_AddNumberToObject(c, "activations-failed", (double)s->counters.activations_failed);
-		cJSON_AddNumberToObject(c, "activations-timed-out",
-					(double)s->counters.activations_timed_out);
-		cJSON_AddNumberToObject(c, "rollbacks", (double)s->counters.rollbacks);
-	}
-	text = cJSON_Print(o);
-	cJSON_Delete(o);
-	return text;
+	return w.buf;
 }
 
 static double num(const cJSON *o, const char *key)
