@@ -64,7 +64,7 @@ check: all unit
 # make torture [TORTURE_TRIALS=200 TORTURE_SEED=N]: the SIGKILL trials, longer.
 TORTURE_TRIALS ?= 200
 torture: all
-	TORTURE_TRIALS=$(TORTURE_TRIALS) VALGRIND=0 TESTS=plain/e2e/test_torture tests/run
+	BUILD=$(BUILD) TORTURE_TRIALS=$(TORTURE_TRIALS) /usr/bin/python3 tests/e2e/test_torture.py
 
 install: $(BUILD)/hail $(BUILD)/hail-bootstrap
 	install -d $(DESTDIR)$(BINDIR)

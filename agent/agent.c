@@ -232,18 +232,21 @@ static int check_hold(struct agent *a, const char *cur, bool *held, struct hail_
 		log_info("%s removed: following Hydra again", a->hold_path);
 		set_mode(a, "following");
 		/* what the operator left is the new baseline */
-		return cur ? note_deployed(a, cur, 0, false, e) : 0;
+		return cur ? note_deployed(a, cur, strcmp(cur, a->seen_out) ? 0 : a->seen_id,
+					   false, e) : 0;
 	}
 	if (!file && cur && a->st.deployed_path && strcmp(cur, a->st.deployed_path) &&
 	    strcmp(cur, a->seen_out)) {
+		/* released by a build newer than the one hail deployed; when that
+		 * one's id is unknown, newer than what Hydra offers now */
+		until = a->st.deployed_id ? a->st.deployed_id : a->seen_id;
 		log_warning("%s was switched by hand from %s to %s: holding until Hydra offers a "
 			    "build newer than %" PRIu64 ", or %s is removed", a->profile,
-			    a->st.deployed_path, cur, a->st.deployed_id, a->hold_path);
-		ret = hold_write(a->hold_path, a->st.deployed_id, a->st.deployed_path, cur, e);
+			    a->st.deployed_path, cur, until, a->hold_path);
+		ret = hold_write(a->hold_path, until, a->st.deployed_path, cur, e);
 		if (ret < 0)
 			return ret;
 		file = true;
-		until = a->st.deployed_id;
 	}
 	if (!file)
 		return 0;
@@ -348,6 +351,7 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	}
 	if (cur && !strcmp(cur, a->seen_out)) {
 		out->current = true;
+		set_mode(a, "following");
 		if (!a->st.deployed_path || strcmp(a->st.deployed_path, cur) ||
 		    a->st.deployed_id != a->seen_id)
 			ret = note_deployed(a, cur, a->seen_id, false, e);
