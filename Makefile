@@ -35,7 +35,7 @@ AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 BOOT_OBJ := $(BOOT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit install demo bench clean torture
+.PHONY: all check unit install demo bench clean torture image-test
 all: $(BUILD)/hail $(BUILD)/hail-bootstrap
 
 $(BUILD)/obj/%.o: %.c
@@ -60,6 +60,10 @@ check: all unit
 	$(MAKE) --no-print-directory SANITIZE=1 BUILD=$(BUILD)/asan all unit
 	$(FUZZ_MAKE) BUILD=$(BUILD)/fuzz fuzzers
 	BUILD=$(BUILD) tests/run
+
+# The QEMU boot test of the image (also part of make check).
+image-test: all
+	BUILD=$(BUILD) VALGRIND=0 TESTS=image/ tests/run
 
 # make torture [TORTURE_TRIALS=200 TORTURE_SEED=N]: the SIGKILL trials, longer.
 TORTURE_TRIALS ?= 200

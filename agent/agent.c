@@ -240,12 +240,12 @@ static int check_hold(struct agent *a, const char *cur, bool *held, struct hail_
 		/* released by a build newer than the one hail deployed; when that
 		 * one's id is unknown, newer than what Hydra offers now */
 		until = a->st.deployed_id ? a->st.deployed_id : a->seen_id;
-		log_warning("%s was switched by hand from %s to %s: holding until Hydra offers a "
-			    "build newer than %" PRIu64 ", or %s is removed", a->profile,
-			    a->st.deployed_path, cur, until, a->hold_path);
 		ret = hold_write(a->hold_path, until, a->st.deployed_path, cur, e);
 		if (ret < 0)
 			return ret;
+		log_warning("%s was switched by hand from %s to %s: holding until Hydra offers a "
+			    "build newer than %" PRIu64 ", or %s is removed", a->profile,
+			    a->st.deployed_path, cur, until, a->hold_path);
 		file = true;
 	}
 	if (!file)
@@ -457,8 +457,6 @@ static unsigned next_delay_s(const struct agent *a)
  * watchdog on the way. */
 static void sleep_until(long long deadline_ms)
 {
-	long watchdog = notify_watchdog_interval_ms();
-
 	for (;;) {
 		long long left = deadline_ms - monotonic_ms();
 
@@ -467,11 +465,6 @@ static void sleep_until(long long deadline_ms)
 		if (signals_take_reload()) {
 			log_info("SIGHUP: polling now");
 			return;
-		}
-		if (watchdog) {
-			notify_watchdog();
-			if (left > watchdog)
-				left = watchdog;
 		}
 		signals_wait(left);
 	}
@@ -504,6 +497,8 @@ int agent_run_polling(struct agent *a)
 
 	period_format(a->set->poll_period_s, period, sizeof(period));
 	log_info("following %s into %s every %s", a->job.uri, a->profile, period);
+	if (notify_watchdog_interval_ms())
+		signals_set_tick(notify_watchdog, notify_watchdog_interval_ms());
 	startup_activation(a);
 	while (!signals_stop_requested()) {
 		struct hail_errbuf e = { "" };

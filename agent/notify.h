@@ -10,7 +10,9 @@ void notify_status(bool ready, const char *fmt, ...) __attribute__((format(print
 void notify_stopping(void);
 
 /* Milliseconds between WATCHDOG=1 pings (half the unit's WatchdogSec), or 0
- * when there is no watchdog. */
+ * when there is no watchdog. The pings come from signals_wait()'s tick, so
+ * they go on while hail waits for an activation; a Hydra request blocks
+ * them for at most --http-timeout, which WatchdogSec must exceed. */
 long notify_watchdog_interval_ms(void);
 void notify_watchdog(void);
 

@@ -245,16 +245,18 @@ static int handoff(const struct boot_options *o, const struct install_paths *p,
 		return hail_fail(e, HAIL_E_INTERNAL, "exec %s: %s", o->hail, strerror(errno));
 	}
 	case HANDOFF_SYSTEMD: {
-		const char *argv[] = { "systemctl", "enable", "--now", unit, NULL };
+		/* --no-block: hail@ is ordered after this unit, which is still
+		 * starting: waiting for its start job here would deadlock */
+		const char *argv[] = { "systemctl", "enable", "--now", "--no-block", unit, NULL };
 
 		snprintf(unit, sizeof(unit), "hail@%s.service", profile);
-		log_info("handing over: systemctl enable --now %s", unit);
+		log_info("handing over: systemctl enable --now --no-block %s", unit);
 		if (child_run(argv, 120, &res) < 0)
 			return hail_fail(e, HAIL_E_INTERNAL, "cannot run systemctl: %s",
 					 strerror(res.spawn_errno));
 		if (!child_succeeded(&res)) {
 			child_describe(&res, how, sizeof(how));
-			return hail_fail(e, HAIL_E_INTERNAL, "systemctl enable --now %s %s", unit, how);
+			return hail_fail(e, HAIL_E_INTERNAL, "systemctl enable --now --no-block %s %s", unit, how);
 		}
 		return 0;
 	}

@@ -9,6 +9,9 @@
 static sigset_t blocked;
 static bool stop_taken;
 static bool reload_taken;
+static void (*tick_fn)(void);
+static long tick_interval_ms;
+static long long next_tick_ms;
 
 int signals_setup(void)
 {
@@ -35,11 +38,28 @@ long long monotonic_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void signals_set_tick(void (*tick)(void), long interval_ms)
+{
+	tick_fn = tick;
+	tick_interval_ms = interval_ms;
+	next_tick_ms = 0;
+}
+
 int signals_wait(long timeout_ms)
 {
 	struct timespec ts;
 	int sig;
 
+	if (tick_fn) {
+		long long now = monotonic_ms();
+
+		if (now >= next_tick_ms) {
+			tick_fn();
+			next_tick_ms = now + tick_interval_ms;
+		}
+		if (timeout_ms > next_tick_ms - now)
+			timeout_ms = (long)(next_tick_ms - now);
+	}
 	if (timeout_ms < 0)
 		timeout_ms = 0;
 	ts.tv_sec = timeout_ms / 1000;

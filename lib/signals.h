@@ -25,6 +25,11 @@ bool signals_stop_requested(void);
 /* True (once) when SIGHUP was taken since the last call. */
 bool signals_take_reload(void);
 
+/* Calls tick() at least every interval_ms from within signals_wait(), which
+ * then never sleeps past the next tick: systemd's watchdog keeps being fed
+ * during an activation or a lock wait, not only between polls. */
+void signals_set_tick(void (*tick)(void), long interval_ms);
+
 /* Milliseconds on the monotonic clock, for deadlines. */
 long long monotonic_ms(void);
 

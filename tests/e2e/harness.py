@@ -120,13 +120,18 @@ class Builder:
                 nix_args += ["--arg", k, "true" if v else "false"]
             else:
                 nix_args += ["--argstr", k, v]
+        return self.build_file(DEMO_NIX, nix_args)
+
+    def build_file(self, nix_file, nix_args):
+        """nix-build nix_file with nix_args in a throw-away store, then signs
+        the closure into the cache; returns the store path."""
         script = ('set -e; mount -t tmpfs -o mode=0755 tmpfs /nix; '
                   'p=$(nix-build --no-out-link "$@"); '
                   'nix copy --to "file://$CACHE?secret-key=$SECRET&compression=zstd" "$p"; '
                   'echo "$p"')
         env = dict(self.env(), CACHE=self.cache, SECRET=self.secret)
         r = run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script,
-                 "build", DEMO_NIX, *nix_args], env=env)
+                 "build", nix_file, *nix_args], env=env)
         return r.stdout.strip().splitlines()[-1]
 
 

@@ -334,7 +334,7 @@ def test_systemd_handoff_enables_the_agent_unit(w):
     a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--hail", HAIL, env=env)
     assert a.wait(60) == 0, a.text()
     with open(calls) as f:
-        assert f.read() == "enable --now hail@demo.service\n"
+        assert f.read() == "enable --now --no-block hail@demo.service\n"
 test_systemd_handoff_enables_the_agent_unit.client_kw = FRESH
 test_systemd_handoff_enables_the_agent_unit.imds_args = []
 

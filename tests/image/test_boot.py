@@ -1,0 +1,205 @@
+"""The boot test (make image-test): the image's files, installed by
+image/install into a Debian 12 root file system, booted with systemd as PID 1
+under QEMU (TCG, direct kernel boot; shared/qemu.md). User networking with
+restrict=on: the guest reaches only 169.254.169.254:80 (the IMDS stand-in)
+and 169.254.169.250:80 (the Hydra stand-in with its signed cache), both on
+the host's 127.0.0.1. Proof comes from the serial console: the bootstrap read
+user-data, the self-managing profile was substituted and activated,
+hail@hail.service is active, and a build published afterwards is activated.
+"""
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+import harness  # noqa: E402
+from harness import BUILD, PASSWORD, REPO, USER, Hydra, Imds, Builder, wait_for  # noqa: E402
+
+CACHE_DIR = os.path.join(REPO, "build", "image-cache")
+BUILD_ROOTFS = os.path.join(REPO, "tests", "image", "build-rootfs")
+HYDRA_ADDR = "169.254.169.250"
+BOOT_DEADLINE_S = 300
+PUBLISH_DEADLINE_S = 120
+
+PROBE = """#!/bin/sh
+# test only: tells the serial console when hail@hail is active
+for i in $(seq 1 600); do
+	state=$(systemctl is-active hail@hail.service || true)
+	[ "$state" = active ] && break
+	sleep 0.5
+done
+echo "HAILTEST hail@hail.service $state at $(cut -d' ' -f1 /proc/uptime)" >/dev/console
+"""
+
+PROBE_UNIT = """[Unit]
+Description=hail image test probe
+After=hail-bootstrap.service
+[Service]
+Type=oneshot
+ExecStart=/usr/local/bin/hail-test-probe
+[Install]
+WantedBy=multi-user.target
+"""
+
+# test only: the units' output also on the serial console
+CONSOLE_DROPIN = "[Service]\nStandardOutput=journal+console\nStandardError=journal+console\n"
+
+
+def log(msg):
+    print(f"# {msg}", flush=True)
+
+
+def rootfs_tarball():
+    """The cached root file system, built when its recipe changed."""
+    with open(BUILD_ROOTFS, "rb") as f:
+        key = hashlib.sha256(f.read()).hexdigest()[:16]
+    path = os.path.join(CACHE_DIR, f"rootfs-{key}.tar.zst")
+    if not os.path.exists(path):
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        log("building the root file system (debootstrap, about a minute)")
+        subprocess.run([BUILD_ROOTFS, path], check=True, timeout=900)
+    return path
+
+
+def newest(folder, prefix):
+    return os.path.join(folder, sorted(f for f in os.listdir(folder) if f.startswith(prefix))[-1])
+
+
+def make_image(work):
+    """Unpacks the cached root, installs hail with image/install, adds the
+    test's probe, and makes an ext4 image; returns (raw, kernel, initrd)."""
+    root = os.path.join(work, "root")
+    os.makedirs(root)
+    subprocess.run(f"zstd -dc {rootfs_tarball()} | tar -C {root} -xf -", shell=True, check=True)
+    subprocess.run([os.path.join(REPO, "image", "install")], check=True, stdout=subprocess.DEVNULL,
+                   env=dict(os.environ, DESTDIR=root, BUILD=os.path.join(REPO, BUILD)))
+    for unit in ("hail-bootstrap.service", "hail@.service"):
+        d = os.path.join(root, "etc/systemd/system", unit + ".d")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "console.conf"), "w") as f:
+            f.write(CONSOLE_DROPIN)
+    with open(os.path.join(root, "usr/local/bin/hail-test-probe"), "w") as f:
+        f.write(PROBE)
+    os.chmod(os.path.join(root, "usr/local/bin/hail-test-probe"), 0o755)
+    with open(os.path.join(root, "etc/systemd/system/hail-test-probe.service"), "w") as f:
+        f.write(PROBE_UNIT)
+    os.symlink("../hail-test-probe.service",
+               os.path.join(root, "etc/systemd/system/multi-user.target.wants/hail-test-probe.service"))
+    boot = os.path.join(root, "boot")
+    kernel = os.path.join(work, "vmlinuz")
+    initrd = os.path.join(work, "initrd.img")
+    shutil.copy(newest(boot, "vmlinuz-"), kernel)
+    shutil.copy(newest(boot, "initrd.img-"), initrd)
+    raw = os.path.join(work, "rootfs.raw")
+    subprocess.run(["mkfs.ext4", "-q", "-d", root, raw, "2G"], check=True)
+    shutil.rmtree(root)
+    return raw, kernel, initrd
+
+
+def build_profile(builder, version):
+    marker = f'echo "HAILTEST activated v{version} at $(cut -d" " -f1 /proc/uptime)" >/dev/console'
+    return builder.build_file(os.path.join(REPO, "image", "hail-profile.nix"), [
+        "--arg", "hail", os.path.join(REPO, BUILD, "hail"),
+        "--argstr", "extraActivate", marker])
+
+
+def boot(work, raw, kernel, initrd, imds, hydra):
+    overlay = os.path.join(work, "overlay.qcow2")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", raw, overlay],
+                   check=True)
+    serial = os.path.join(work, "serial.log")
+    socat_log = os.path.join(work, "socat.log")
+    net = ("user,id=n0,net=169.254.0.0/16,restrict=on,"
+           f"guestfwd=tcp:169.254.169.254:80-cmd:socat -lf {socat_log} STDIO TCP4:127.0.0.1:{imds.port},"
+           f"guestfwd=tcp:{HYDRA_ADDR}:80-cmd:socat -lf {socat_log} STDIO TCP4:127.0.0.1:{hydra.port}")
+    argv = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "768", "-nodefaults",
+            "-display", "none", "-no-reboot", "-serial", f"file:{serial}",
+            "-kernel", kernel, "-initrd", initrd,
+            "-append", "root=/dev/vda rw console=ttyS0 panic=-1",
+            "-drive", f"file={overlay},if=virtio,format=qcow2",
+            "-netdev", net, "-device", "virtio-net-pci,netdev=n0"]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), serial
+
+
+def serial_text(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def main():
+    harness.enter_namespace()
+    work = tempfile.mkdtemp(prefix="hail-image-")
+    builder = hydra = imds = qemu = None
+    try:
+        builder = Builder(os.path.join(work, "builder"))
+        t0 = time.monotonic()
+        raw, kernel, initrd = make_image(work)
+        log(f"image ready in {time.monotonic() - t0:.1f}s")
+        hydra = Hydra(work, builder.cache, location_base=f"http://{HYDRA_ADDR}")
+        job_uri = f"http://{HYDRA_ADDR}/job/{harness.JOB}"
+        v1, v2 = build_profile(builder, 1), build_profile(builder, 2)
+        hydra.publish(v1)
+        imds = Imds(work)
+        imds.set_user_data(json.dumps({"hail": {
+            "job-uri": job_uri, "profile": "hail", "poll-period": "2s",
+            "netrc": f"machine {HYDRA_ADDR} login {USER} password {PASSWORD}\n",
+            "substituters": [f"http://{HYDRA_ADDR}"],
+            "trusted-public-keys": [builder.public_key]}}))
+        booted = time.monotonic()
+        qemu, serial = boot(work, raw, kernel, initrd, imds, hydra)
+
+        def seen(pattern):
+            if qemu.poll() is not None:
+                raise AssertionError("QEMU exited:\n" + serial_text(serial)[-3000:])
+            return re.search(pattern, serial_text(serial))
+
+        checks = [
+            ("bootstrap read user-data", r"follows http://169\.254\.169\.250/job/\S+ \(from user-data\)"),
+            ("profile substituted and activated", r"HAILTEST activated v1 at [\d.]+"),
+            ("hail@hail.service active under systemd", r"HAILTEST hail@hail\.service active at [\d.]+"),
+        ]
+        for name, pattern in checks:
+            wait_for(lambda: seen(pattern), BOOT_DEADLINE_S, name)
+            print(f"PASS image boot: {name}", flush=True)
+        text = serial_text(serial)
+        errors = [l for l in text.splitlines() if re.search(r"hail(-bootstrap)?(\[\d+\])?: .*error", l)]
+        assert not errors, errors
+        print("PASS image boot: no error from hail-bootstrap or hail", flush=True)
+        v1_at = float(re.search(r"HAILTEST activated v1 at ([\d.]+)", text)[1])
+        active_at = float(re.search(r"HAILTEST hail@hail\.service active at ([\d.]+)", text)[1])
+        published = time.monotonic()
+        hydra.publish(v2)
+        wait_for(lambda: seen(r"HAILTEST activated v2 at [\d.]+"), PUBLISH_DEADLINE_S,
+                 "build 2 to be activated in the guest")
+        publish_to_activation = time.monotonic() - published
+        print("PASS image boot: a build published afterwards is activated", flush=True)
+        log(f"guest uptime at the first activation: {v1_at:.1f}s, at hail@hail active: "
+            f"{active_at:.1f}s; QEMU start to hail@hail active: {published - booted:.1f}s (host); "
+            f"publish to activation: {publish_to_activation:.1f}s (host clock, 2 s poll period)")
+    except Exception as e:
+        print(f"FAIL image boot: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              flush=True)
+        if qemu:
+            sys.stderr.write(serial_text(os.path.join(work, "serial.log"))[-6000:])
+        sys.exit(1)
+    finally:
+        if qemu and qemu.poll() is None:
+            qemu.kill()
+            qemu.wait(10)
+        for s in (hydra, imds):
+            if s:
+                s.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
