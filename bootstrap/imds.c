@@ -1,12 +1,12 @@
 #include "imds.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "signals.h"
 #include "strutil.h"
+#include "url.h"
 
 #define IMDS_CONNECT_TIMEOUT_S 2
 #define IMDS_TOTAL_TIMEOUT_S 5
@@ -16,20 +16,12 @@
 
 static int check_endpoint(const char *url, struct hail_errbuf *e)
 {
-	char *scheme = NULL, shown[128];
-	CURLU *u = curl_url();
-	int ret = 0;
+	char shown[128];
 
-	if (!u)
-		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	if (url_is_http(url))
+		return 0;
 	str_escape(shown, sizeof(shown), url, strlen(url));
-	if (curl_url_set(u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcmp(scheme, "http") && strcmp(scheme, "https")))
-		ret = hail_fail(e, HAIL_E_USAGE, "IMDS endpoint '%s': not an http(s) URL", shown);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return ret;
+	return hail_fail(e, HAIL_E_USAGE, "IMDS endpoint '%s': not an http(s) URL", shown);
 }
 
 int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct hail_errbuf *e)

@@ -11,6 +11,7 @@
 #include "netrc_check.h"
 #include "period.h"
 #include "strutil.h"
+#include "url.h"
 
 #define ED25519_KEY_LEN 32
 
@@ -74,23 +75,15 @@ static int set_period(struct boot_settings *s, const char *src, const char *v,
 
 static int check_substituter(const char *src, size_t i, const char *v, struct hail_errbuf *e)
 {
-	char *scheme = NULL, shown[128];
-	CURLU *u = curl_url();
-	int ret = 0;
+	char shown[128];
 
-	if (!u)
-		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	str_escape(shown, sizeof(shown), v, strlen(v));
 	if (strchr(v, '@'))
-		ret = hail_fail(e, HAIL_E_USAGE, "%s[%zu]: credentials in a substituter URL are not "
-				"allowed; use netrc", src, i);
-	else if (curl_url_set(u, CURLUPART_URL, v, CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK ||
-		 curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
-		ret = hail_fail(e, HAIL_E_USAGE, "%s[%zu]: '%s' is not an http(s) URL", src, i, shown);
-	curl_free(scheme);
-	curl_url_cleanup(u);
-	return ret;
+		return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: credentials in a substituter URL are not "
+				 "allowed; use netrc", src, i);
+	if (url_is_http(v))
+		return 0;
+	str_escape(shown, sizeof(shown), v, strlen(v));
+	return hail_fail(e, HAIL_E_USAGE, "%s[%zu]: '%s' is not an http(s) URL", src, i, shown);
 }
 
 /* Nix's public keys: NAME:BASE64 of a 32-byte Ed25519 key. */

@@ -135,45 +135,32 @@ class Builder:
         return r.stdout.strip().splitlines()[-1]
 
 
-class Hydra:
-    """The Hydra stand-in process and its control API."""
+class Standin:
+    """A stand-in server process started by the tests: it writes its ports to
+    a file once it listens, and answers a JSON control API."""
 
-    def __init__(self, root, cache, location_base=None):
-        self.port_file = os.path.join(root, "hydra.ports")
-        self.log_path = os.path.join(root, "hydra.log")
-        os.makedirs(cache, exist_ok=True)
-        argv = [PYTHON, STANDIN, "--cache-dir", cache, "--user", USER,
-                "--password", PASSWORD, "--port-file", self.port_file]
-        if location_base:
-            argv += ["--location-base", location_base]
+    def __init__(self, root, name, argv):
+        self.port_file = os.path.join(root, f"{name}.ports")
+        self.log_path = os.path.join(root, f"{name}.log")
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen([PYTHON, *argv, "--port-file", self.port_file],
+                                     stdout=self.log, stderr=self.log)
         wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
-                 10, "the Hydra stand-in to listen")
+                 10, f"the {name} stand-in to listen")
         if self.proc.poll() is not None:
-            raise AssertionError("the Hydra stand-in died: " + open(self.log_path).read())
+            raise AssertionError(f"the {name} stand-in died: " + open(self.log_path).read())
         with open(self.port_file) as f:
             ports = json.load(f)
         self.port, self.control_port = ports["port"], ports["control_port"]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.job_uri = f"{self.url}/job/{JOB}"
 
-    def control(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
+    def control(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         req = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}",
                                      data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:
             return json.loads(r.read() or b"null")
-
-    def publish(self, out, **kw):
-        return self.control("POST", "/publish", dict(job=JOB, out=out, **kw))["id"]
-
-    def fault(self, kind, target="any", **kw):
-        return self.control("POST", "/fault", dict(kind=kind, target=target, **kw))
-
-    def clear_faults(self):
-        self.control("POST", "/fault/clear", {})
 
     def stats(self):
         return self.control("GET", "/stats")["requests"]
@@ -191,30 +178,32 @@ class Hydra:
         self.log.close()
 
 
-class Imds:
+class Hydra(Standin):
+    """The Hydra stand-in (tests/standin/hydra.py) serving a binary cache."""
+
+    def __init__(self, root, cache, location_base=None):
+        os.makedirs(cache, exist_ok=True)
+        argv = [STANDIN, "--cache-dir", cache, "--user", USER, "--password", PASSWORD]
+        if location_base:
+            argv += ["--location-base", location_base]
+        super().__init__(root, "hydra", argv)
+        self.job_uri = f"{self.url}/job/{JOB}"
+
+    def publish(self, out, **kw):
+        return self.control("POST", "/publish", dict(job=JOB, out=out, **kw))["id"]
+
+    def fault(self, kind, target="any", **kw):
+        return self.control("POST", "/fault", dict(kind=kind, target=target, **kw))
+
+    def clear_faults(self):
+        self.control("POST", "/fault/clear", {})
+
+
+class Imds(Standin):
     """The instance metadata service stand-in (tests/standin/imds.py)."""
 
     def __init__(self, root, *args):
-        self.port_file = os.path.join(root, "imds.ports")
-        self.log_path = os.path.join(root, "imds.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PYTHON, IMDS_STANDIN, "--port-file", self.port_file, *args],
-                                     stdout=self.log, stderr=self.log)
-        wait_for(lambda: os.path.exists(self.port_file) or self.proc.poll() is not None,
-                 10, "the IMDS stand-in to listen")
-        if self.proc.poll() is not None:
-            raise AssertionError("the IMDS stand-in died: " + open(self.log_path).read())
-        with open(self.port_file) as f:
-            ports = json.load(f)
-        self.port, self.control_port = ports["port"], ports["control_port"]
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def control(self, method, path, body=None, raw=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://127.0.0.1:{self.control_port}{path}",
-                                     data=data, method=method)
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return json.loads(r.read() or b"null")
+        super().__init__(root, "imds", [IMDS_STANDIN, *args])
 
     def set_user_data(self, data):
         self.control("POST", "/user-data", raw=data if isinstance(data, bytes) else data.encode())
@@ -224,18 +213,6 @@ class Imds:
 
     def configure(self, **kw):
         self.control("POST", "/config", kw)
-
-    def stats(self):
-        return self.control("GET", "/stats")["requests"]
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.log.close()
 
 
 class Agent:

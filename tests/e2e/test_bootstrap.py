@@ -339,5 +339,20 @@ test_systemd_handoff_enables_the_agent_unit.client_kw = FRESH
 test_systemd_handoff_enables_the_agent_unit.imds_args = []
 
 
+def test_a_401_fetches_a_new_token(w):
+    """A token that stops working (expired, revoked) is replaced at once."""
+    out = w.publish(1)
+    w.imds.set_user_data(settings(w))
+    w.imds.configure(token_max_uses=2)
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    reqs = w.imds.stats()
+    assert [r["method"] for r in reqs].count("PUT") == 2, reqs
+    assert [r["status"] for r in reqs].count(401) == 1, reqs
+    assert w.client.profile_target() == out
+test_a_401_fetches_a_new_token.client_kw = FRESH
+test_a_401_fetches_a_new_token.imds_args = []
+
+
 if __name__ == "__main__":
     run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])

@@ -52,7 +52,9 @@ Control server (no auth, JSON out, request bodies capped at 64 KiB):
                            replaced; a missing field keeps its current value
     POST   /config         any of {"tokens": "required"|"optional", "fail_first": N,
                            "fail_mode": MODE, "instance_id": S, "region": S,
-                           "iam_role": S|null, "iam_credentials": {...}|null}
+                           "iam_role": S|null, "iam_credentials": {...}|null,
+                           "token_max_uses": N|null (a token stops working after
+                           N GETs: expiry without waiting)}
                            -> the whole configuration (as GET /config)
     GET    /config         -> the whole configuration ("fail_first" = failures left,
                               plus "availability_zone", "tags", "user_data_bytes",
@@ -315,6 +317,8 @@ class State:
         self.lock = threading.RLock()
         self.started = time.time()
         self.tokens = {}                   # token -> expiry (time.monotonic())
+        self.token_uses = {}               # token -> GETs it authorised
+        self.token_max_uses = None         # None: unlimited (control: token_max_uses)
         self.tokens_required = args.tokens == "required"
         self.fail_left = args.fail_first
         self.fail_mode = args.fail_mode
@@ -358,9 +362,15 @@ class State:
         return token
 
     def token_valid(self, token):
+        """Also counts the use: with token_max_uses set, a token stops being
+        valid after that many GETs (a deterministic stand-in for expiry)."""
         with self.lock:
             exp = self.tokens.get(token)
-        return exp is not None and exp > time.monotonic()
+            if exp is None or exp <= time.monotonic():
+                return False
+            uses = self.token_uses.get(token, 0) + 1
+            self.token_uses[token] = uses
+            return self.token_max_uses is None or uses <= self.token_max_uses
 
     def expire_tokens(self):
         with self.lock:
@@ -407,6 +417,8 @@ class State:
             if "fail_first" in cfg or "fail_mode" in cfg:
                 self.released.set()          # ends requests held by "timeout"
                 self.released = threading.Event()
+            if "token_max_uses" in cfg:
+                self.token_max_uses = cfg["token_max_uses"]
             if "instance_id" in cfg:
                 self.instance_id = cfg["instance_id"]
             if "region" in cfg:
@@ -769,7 +781,7 @@ def one_line(name, v):
 
 def parse_config(obj):
     allowed = {"tokens", "fail_first", "fail_mode", "instance_id", "region",
-               "iam_role", "iam_credentials"}
+               "iam_role", "iam_credentials", "token_max_uses"}
     unknown = set(obj) - allowed
     if unknown:
         raise BadRequest("unknown fields: %s" % ", ".join(sorted(unknown)))
@@ -777,6 +789,9 @@ def parse_config(obj):
         raise BadRequest('"tokens" must be "required" or "optional"')
     if "fail_first" in obj and (not is_int(obj["fail_first"]) or obj["fail_first"] < 0):
         raise BadRequest('"fail_first" must be a non-negative integer')
+    if "token_max_uses" in obj and obj["token_max_uses"] is not None and (
+            not is_int(obj["token_max_uses"]) or obj["token_max_uses"] < 1):
+        raise BadRequest('"token_max_uses" must be a positive integer or null')
     if "fail_mode" in obj and obj["fail_mode"] not in FAIL_MODES:
         raise BadRequest('"fail_mode" must be one of %s' % ", ".join(FAIL_MODES))
     if "instance_id" in obj:

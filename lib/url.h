@@ -1,0 +1,11 @@
+/* URL checks with libcurl's own parser (curl_url), so that what we accept
+ * is exactly what libcurl will later request. */
+#ifndef HAIL_URL_H
+#define HAIL_URL_H
+
+#include <stdbool.h>
+
+/* True when url parses and its scheme is http or https. */
+bool url_is_http(const char *url);
+
+#endif
