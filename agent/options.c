@@ -83,10 +83,11 @@ static const struct opt_def *opt_find(const char *name)
 void options_print_help(const char *progname)
 {
 	printf("Usage: %s --profile PROFILE --job-uri URI [--netrc-file FILE]\n"
-	       "       %*s [--poll-period PERIOD | --oneshot] [--config FILE]\n\n"
+	       "       %*s [--poll-period PERIOD | --oneshot] [--config FILE]\n"
+	       "       %s status [--profile PROFILE] [--json] [--state-dir DIR]\n\n"
 	       "Keeps a Nix profile on the latest successful build of a Hydra job and runs\n"
 	       "its bin/activate after every switch.\n\nOptions:\n",
-	       progname, (int)strlen(progname), "");
+	       progname, (int)strlen(progname), "", progname);
 	for (size_t i = 0; i < OPT_TABLE_LEN; i++) {
 		const struct opt_def *o = &opt_table[i];
 		char left[48];
