@@ -41,23 +41,41 @@ def converged(w, latest):
 
 def test_sigkill_at_random_moments(w):
     rng = random.Random(SEED)
-    builds = [w.build(v, activate=f'sleep 0.0{v}; echo {v} >> "$HAIL_TEST_ACTIVATIONS"')
-              for v in range(1, VERSIONS + 1)]
+    # stdout goes to the agent's own log: it tells where each kill landed
+    act = 'echo activation-start; sleep 0.{v}; echo activation-end'
+    builds = [w.build(v, activate=act.format(v=v)) for v in range(1, VERSIONS + 1)]
     w.hydra.publish(builds[0])
     latest = builds[0]
     kills = {"poll": 0, "switch": 0, "activation": 0}
     start = time.monotonic()
     for trial in range(TRIALS):
         agent = w.client.start("--poll-period", "1s")
-        if rng.random() < 0.7:
+        aim = rng.choice(("poll", "switch", "activation"))
+        if aim != "poll" or rng.random() < 0.5:
             latest = builds[(builds.index(latest) + 1) % VERSIONS]
             w.hydra.publish(latest)
+            # a SIGHUP before hail blocks it would end hail: wait for its start
+            agent.wait_log(r"following ")
             agent.signal(signal.SIGHUP)
-        delay = rng.uniform(0, 0.25)
-        time.sleep(delay)           # the random moment itself, not a wait
+        # the random moment: after the event aimed at, plus a random delay
+        # (sleeping here is the moment itself, not a wait for a condition)
+        if aim == "poll":
+            time.sleep(rng.uniform(0, 0.3))
+        else:
+            def reached():
+                text = agent.text()
+                at = text.find("switching")
+                return at >= 0 and (aim == "switch" or text.find("activation-start", at) >= 0)
+            # checked every 2 ms: nix-env from a local cache takes tens of ms
+            deadline = time.monotonic() + 20
+            while not reached():
+                assert time.monotonic() < deadline, f"trial {trial}: the {aim} did not begin"
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.02 if aim == "switch" else 0.3))
         text = agent.text()
-        moment = ("activation" if text.count("switching") > text.count("activated build")
-                  else "switch" if "latest build" in text and "switching" not in text
+        last_switch = text.rfind("switching")
+        moment = ("activation" if text.count("activation-start") > text.count("activation-end")
+                  else "switch" if last_switch >= 0 and "activation-start" not in text[last_switch:]
                   else "poll")
         kills[moment] += 1
         agent.proc.kill()
@@ -66,7 +84,7 @@ def test_sigkill_at_random_moments(w):
         check_consistent(w)
         survivor = w.client.start("--poll-period", "1s")
         wait_for(lambda: converged(w, latest), 20,
-                 f"trial {trial} (seed {SEED}, kill after {delay:.3f}s) to converge")
+                 f"trial {trial} (seed {SEED}, killed in the {moment}) to converge")
         survivor.proc.kill()
         survivor.proc.wait(10)
         survivor.log.close()
