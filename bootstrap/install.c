@@ -123,11 +123,29 @@ out:
 	return ret;
 }
 
+/* Writes o as a JSON file (0644, atomically), creating its folder. */
+static int write_json(const char *path, const cJSON *o, bool *changed, struct hail_errbuf *e)
+{
+	char *text = cJSON_Print(o);
+	size_t n;
+	int ret;
+
+	if (!text)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	n = strlen(text);
+	text[n] = '\n';         /* cJSON leaves none; replaces the NUL */
+	ret = mkdir_parents(path, 0755, e);
+	if (ret == 0)
+		ret = file_write_atomic(path, text, n + 1, 0644, changed, true, e);
+	free(text);
+	return ret;
+}
+
 static int write_agent_config(const struct install_paths *p, const struct boot_settings *s,
 			      bool netrc, bool *changed, struct hail_errbuf *e)
 {
 	cJSON *o = cJSON_CreateObject();
-	char period[32], *text = NULL;
+	char period[32];
 	int ret;
 
 	if (!o)
@@ -140,20 +158,7 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 		period_format(s->poll_period_s, period, sizeof(period));
 		cJSON_AddStringToObject(o, "poll-period", period);
 	}
-	text = cJSON_Print(o);
-	if (!text) {
-		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	ret = mkdir_parents(p->agent_config, 0755, e);
-	if (ret == 0) {
-		size_t n = strlen(text);
-
-		text[n] = '\n';         /* cJSON leaves none; replaces the NUL */
-		ret = file_write_atomic(p->agent_config, text, n + 1, 0644, changed, true, e);
-	}
-out:
-	free(text);
+	ret = write_json(p->agent_config, o, changed, e);
 	cJSON_Delete(o);
 	return ret;
 }
@@ -198,7 +203,7 @@ static bool same_string(const cJSON *o, const char *key, const char *v)
 int install_record(const struct install_paths *p, const struct boot_settings *s,
 		   const char *instance_id, const char *store_path, struct hail_errbuf *e)
 {
-	char *old = NULL, *text = NULL, now[32];
+	char *old = NULL, now[32];
 	cJSON *prev = NULL, *o = NULL;
 	time_t t = time(NULL);
 	struct tm tm;
@@ -227,23 +232,11 @@ int install_record(const struct install_paths *p, const struct boot_settings *s,
 	if (store_path)
 		cJSON_AddStringToObject(o, "store-path", store_path);
 	cJSON_AddStringToObject(o, "updated", now);
-	text = cJSON_Print(o);
-	if (!text) {
-		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	ret = mkdir_parents(p->record, 0755, e);
-	if (ret == 0) {
-		size_t n = strlen(text);
-
-		text[n] = '\n';
-		ret = file_write_atomic(p->record, text, n + 1, 0644, NULL, true, e);
-	}
+	ret = write_json(p->record, o, NULL, e);
 	if (ret == 0)
 		log_info("wrote %s", p->record);
 out:
 	free(old);
-	free(text);
 	cJSON_Delete(prev);
 	cJSON_Delete(o);
 	return ret;
