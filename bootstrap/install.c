@@ -142,7 +142,8 @@ static int write_json(const char *path, const cJSON *o, bool *changed, struct ha
 }
 
 static int write_agent_config(const struct install_paths *p, const struct boot_settings *s,
-			      bool netrc, bool *changed, struct hail_errbuf *e)
+			      const struct install_instance *in, bool netrc, bool *changed,
+			      struct hail_errbuf *e)
 {
 	cJSON *o = cJSON_CreateObject();
 	char period[32];
@@ -158,13 +159,26 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 		period_format(s->poll_period_s, period, sizeof(period));
 		cJSON_AddStringToObject(o, "poll-period", period);
 	}
+	if (s->rollout_window_s) {
+		period_format(s->rollout_window_s, period, sizeof(period));
+		cJSON_AddStringToObject(o, "rollout-window", period);
+	}
+	if (s->control_ssm_parameter)
+		cJSON_AddStringToObject(o, "control-ssm-parameter", s->control_ssm_parameter);
+	if (s->aws_endpoint_url)
+		cJSON_AddStringToObject(o, "aws-endpoint-url", s->aws_endpoint_url);
+	/* the agent reads the pause and pin tags from the same IMDS */
+	if (in->imds_endpoint)
+		cJSON_AddStringToObject(o, "imds-endpoint", in->imds_endpoint);
+	if (in->instance_id)
+		cJSON_AddStringToObject(o, "instance-id", in->instance_id);
 	ret = write_json(p->agent_config, o, changed, e);
 	cJSON_Delete(o);
 	return ret;
 }
 
 int install_write(const struct install_paths *p, const struct boot_settings *s,
-		  bool *changed, struct hail_errbuf *e)
+		  const struct install_instance *in, bool *changed, struct hail_errbuf *e)
 {
 	bool netrc = s->netrc || access(p->netrc, F_OK) == 0;
 	bool c[4] = { false, false, false, false };
@@ -178,7 +192,7 @@ int install_write(const struct install_paths *p, const struct boot_settings *s,
 	if (ret == 0)
 		ret = include_hail_conf(p, &c[2], e);
 	if (ret == 0)
-		ret = write_agent_config(p, s, netrc, &c[3], e);
+		ret = write_agent_config(p, s, in, netrc, &c[3], e);
 	*changed = c[0] || c[1] || c[2] || c[3];
 	if (c[0])
 		log_info("wrote %s", p->netrc);

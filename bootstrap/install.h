@@ -33,9 +33,15 @@ struct install_paths {
 int install_paths_init(struct install_paths *p, const char *root, const char *profile,
 		       struct hail_errbuf *e);
 
+/* What the agent needs to know about the instance it runs on. */
+struct install_instance {
+	const char *instance_id;        /* for the rollout cohort */
+	const char *imds_endpoint;      /* for the pause and pin tags */
+};
+
 /* Writes the settings' files. *changed tells whether any file changed. */
 int install_write(const struct install_paths *p, const struct boot_settings *s,
-		  bool *changed, struct hail_errbuf *e);
+		  const struct install_instance *in, bool *changed, struct hail_errbuf *e);
 
 /* Records the run in bootstrap.json (rewritten only when a field other than
  * the time changed). store_path may be NULL. */

@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "autoscaling.h"
+#include "aws.h"
 #include "child.h"
 #include "http.h"
 #include "imds.h"
@@ -19,6 +21,7 @@
 #include "period.h"
 #include "settings.h"
 #include "signals.h"
+#include "ssm.h"
 #include "storepath.h"
 #include "strutil.h"
 #include "userdata.h"
@@ -28,6 +31,7 @@
 #define INSTANCE_ID_MAX 64
 #define TAG_LIST_MAX (16 * 1024)
 #define TAG_VALUE_MAX 1024
+#define DEFAULT_HEARTBEAT_S (5 * 60)
 
 /* Exit statuses, one per kind of failure (README). */
 enum {
@@ -38,6 +42,7 @@ enum {
 	EXIT_WRITE = 5,         /* a file could not be written */
 	EXIT_AGENT = 6,         /* hail --oneshot failed */
 	EXIT_HANDOFF = 7,       /* systemctl or exec failed */
+	EXIT_AWS = 8,           /* an AWS API call (SSM, Auto Scaling) failed */
 	EXIT_INTERNAL = 1
 };
 
@@ -207,6 +212,134 @@ static const char *default_hail(char *buf, size_t size)
 	return "hail";
 }
 
+/* The Auto Scaling side of the first boot: which group waits for us, and
+ * the heartbeats that keep it waiting while the first pull runs. */
+struct lifecycle {
+	struct aws *aws;                /* borrowed; NULL: no AWS calls */
+	const char *hook;               /* borrowed; NULL: no launch hook */
+	const char *instance_id;        /* borrowed */
+	char *group;                    /* owned */
+	unsigned heartbeat_s;
+	long long last_heartbeat_ms;
+};
+
+static struct lifecycle *heartbeat_target;      /* for the signals tick */
+
+static int find_group(struct lifecycle *lc, struct imds *m, const char *configured,
+		      struct hail_errbuf *e)
+{
+	size_t len;
+	int ret;
+
+	if (configured) {
+		lc->group = strdup(configured);
+		return lc->group ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	/* EC2 tags the group's instances; IMDS shows it when tags are on */
+	ret = imds_get(m, "meta-data/tags/instance/aws:autoscaling:groupName", ASG_NAME_MAX,
+		       &lc->group, &len, e);
+	if (ret == 0 && asg_name_valid(lc->group))
+		return 0;
+	free(lc->group);
+	lc->group = NULL;
+	if (ret < 0 && ret != HAIL_E_NOT_FOUND && ret != HAIL_E_PROTOCOL)
+		return ret;
+	return asg_group_of(lc->aws, lc->instance_id, &lc->group, e);
+}
+
+static void send_heartbeat(void)
+{
+	struct lifecycle *lc = heartbeat_target;
+	struct hail_errbuf e;
+	long long now = monotonic_ms();
+
+	if (!lc || now - lc->last_heartbeat_ms < (long long)lc->heartbeat_s * 1000)
+		return;
+	lc->last_heartbeat_ms = now;
+	if (asg_heartbeat(lc->aws, lc->group, lc->hook, lc->instance_id, &e) < 0)
+		log_warning("lifecycle heartbeat: %s", e.msg);
+	else
+		log_info("lifecycle heartbeat sent to %s (hook %s)", lc->group, lc->hook);
+}
+
+/* Tells the group how the first boot went: CONTINUE puts the instance in
+ * service, ABANDON has it replaced. Without a hook, "report-health" marks a
+ * failed instance Unhealthy. */
+static int report_outcome(struct lifecycle *lc, bool ok, bool report_health,
+			  struct hail_errbuf *e)
+{
+	int ret;
+
+	if (!lc->aws)
+		return 0;
+	if (lc->hook && lc->group) {
+		ret = asg_complete(lc->aws, lc->group, lc->hook, lc->instance_id, ok, e);
+		if (ret == HAIL_E_NOT_FOUND) {
+			log_info("no lifecycle action of %s waits for this instance (a later boot, "
+				 "or the hook's time ran out)", lc->group);
+			return 0;
+		}
+		if (ret == 0)
+			log_info("lifecycle action completed: %s (group %s, hook %s)",
+				 ok ? "CONTINUE" : "ABANDON", lc->group, lc->hook);
+		return ret;
+	}
+	if (!ok && report_health) {
+		ret = asg_set_unhealthy(lc->aws, lc->instance_id, e);
+		if (ret == 0)
+			log_info("reported this instance Unhealthy to Auto Scaling");
+		return ret;
+	}
+	return 0;
+}
+
+/* The AWS calls before anything is written: the netrc from SSM, the group
+ * whose launch hook waits. Returns an exit status. */
+static int fleet_setup(struct imds *m, struct aws *aws, struct lifecycle *lc,
+		       struct boot_settings *s, const char *instance_id, bool lifecycle,
+		       struct hail_errbuf *e)
+{
+	char *netrc = NULL;
+	size_t len;
+	int ret;
+
+	ret = aws_open(aws, m, s->aws_endpoint_url, e);
+	if (ret < 0)
+		goto out;
+	if (lifecycle) {
+		lc->aws = aws;
+		lc->hook = s->lifecycle_hook;
+		lc->instance_id = instance_id;
+		lc->heartbeat_s = s->lifecycle_heartbeat_s ? s->lifecycle_heartbeat_s :
+			DEFAULT_HEARTBEAT_S;
+	}
+	if (lc->hook) {
+		ret = find_group(lc, m, s->autoscaling_group, e);
+		if (ret < 0)
+			goto out;
+		log_info("Auto Scaling group %s waits on lifecycle hook %s", lc->group, lc->hook);
+	}
+	if (s->netrc_ssm_parameter) {
+		ret = ssm_get_parameter(aws, s->netrc_ssm_parameter, &netrc, &len, e);
+		if (ret == 0)
+			ret = boot_settings_netrc_from_ssm(s, netrc, e);
+		if (ret == 0)
+			ret = boot_settings_finish(s, e);   /* checks the netrc's host */
+		if (ret == 0)
+			log_info("netrc read from SSM parameter %s", s->netrc_ssm_parameter);
+	}
+out:
+	if (netrc) {
+		explicit_bzero(netrc, len);
+		free(netrc);
+	}
+	if (ret == 0)
+		return EXIT_OK;
+	log_error(0, "%s", e->msg);
+	return ret == HAIL_E_USAGE ? EXIT_METADATA : ret == HAIL_E_INTERNAL ? EXIT_INTERNAL :
+		EXIT_AWS;
+}
+
 static int run_oneshot(const struct boot_options *o, const struct install_paths *p,
 		       struct hail_errbuf *e)
 {
@@ -281,8 +414,11 @@ int main(int argc, char **argv)
 	struct boot_settings s = { 0 };
 	struct install_paths paths;
 	struct imds m = { 0 };
+	struct aws aws = { 0 };
+	struct lifecycle lc = { 0 };
+	struct install_instance instance = { 0 };
 	char *instance_id = NULL, *store_path = NULL, hail_buf[PATH_MAX];
-	bool changed = false;
+	bool changed = false, installed = false;
 	int status = EXIT_OK, ret;
 
 	log_init("hail-bootstrap");
@@ -317,11 +453,19 @@ int main(int argc, char **argv)
 	log_info("instance %s follows %s (from %s) into profile %s after %u IMDS requests",
 		 instance_id, s.job_uri, s.job_uri_source, s.profile, m.requests);
 
-	ret = install_write(&paths, &s, &changed, &e);
+	if (boot_settings_use_aws(&s)) {
+		/* --root writes the files only: no lifecycle calls */
+		status = fleet_setup(&m, &aws, &lc, &s, instance_id, !o.root[0], &e);
+		if (status != EXIT_OK)
+			goto report;
+	}
+	instance.instance_id = instance_id;
+	instance.imds_endpoint = m.endpoint;
+	ret = install_write(&paths, &s, &instance, &changed, &e);
 	if (ret < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_WRITE;
-		goto out;
+		goto report;
 	}
 	if (!changed)
 		log_info("settings unchanged");
@@ -329,22 +473,41 @@ int main(int argc, char **argv)
 		log_info("--root %s: files written; not installing or handing over", o.root);
 		goto out;
 	}
+	if (lc.hook && lc.group) {
+		heartbeat_target = &lc;
+		lc.last_heartbeat_ms = monotonic_ms();
+		signals_set_tick(send_heartbeat, 1000);
+	}
 	ret = run_oneshot(&o, &paths, &e);
+	signals_set_tick(NULL, 0);
+	heartbeat_target = NULL;
 	if (ret < 0) {
 		/* still hand over: the agent keeps trying until Hydra is back */
 		log_error(0, "%s", e.msg);
 		status = EXIT_AGENT;
 	}
+	installed = true;
 	store_path = profile_target(paths.profile);
 	if (install_record(&paths, &s, instance_id, store_path, &e) < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_WRITE;
 	}
+report:
+	/* after the record: a replaced instance leaves its reason behind */
+	if (report_outcome(&lc, status == EXIT_OK, s.report_health, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		if (status == EXIT_OK)
+			status = EXIT_AWS;
+	}
+	if (!installed)
+		goto out;
 	if (handoff(&o, &paths, s.profile, &e) < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_HANDOFF;
 	}
 out:
+	free(lc.group);
+	aws_close(&aws);
 	free(store_path);
 	free(instance_id);
 	boot_settings_free(&s);

@@ -6,10 +6,12 @@
 #include <string.h>
 #include <curl/curl.h>
 
+#include "autoscaling.h"
 #include "hydra.h"
 #include "log.h"
 #include "netrc_check.h"
 #include "period.h"
+#include "ssm.h"
 #include "strutil.h"
 #include "url.h"
 
@@ -148,6 +150,74 @@ static int set_netrc(struct boot_settings *s, const char *src, const char *v,
 	return s->netrc ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 }
 
+/* A string setting checked by valid(); *dst owned by s. */
+static int set_string(char **dst, const char *src, const char *v, bool (*valid)(const char *),
+		      const char *what, struct hail_errbuf *e)
+{
+	char shown[96];
+
+	if (!valid(v)) {
+		str_escape(shown, sizeof(shown), v, strlen(v));
+		return hail_fail(e, HAIL_E_USAGE, "%s: '%s' is not %s", src, shown, what);
+	}
+	*dst = strdup(v);
+	return *dst ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+}
+
+static bool http_url_valid(const char *v)
+{
+	return url_is_http(v) && !strchr(v, '@');
+}
+
+static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char *src,
+			 struct hail_errbuf *e)
+{
+	const char *key = item->string, *v = item->valuestring;
+
+	if (!strcmp(key, "report-health")) {
+		if (!cJSON_IsBool(item))
+			return hail_fail(e, HAIL_E_USAGE, "%s: must be true or false", src);
+		s->report_health = cJSON_IsTrue(item);
+		return 0;
+	}
+	if (!cJSON_IsString(item))
+		return hail_fail(e, HAIL_E_USAGE, "%s: must be a string", src);
+	if (!strcmp(key, "netrc-ssm-parameter"))
+		return set_string(&s->netrc_ssm_parameter, src, v, ssm_name_valid,
+				  "an SSM parameter name", e);
+	if (!strcmp(key, "control-ssm-parameter"))
+		return set_string(&s->control_ssm_parameter, src, v, ssm_name_valid,
+				  "an SSM parameter name", e);
+	if (!strcmp(key, "lifecycle-hook"))
+		return set_string(&s->lifecycle_hook, src, v, asg_name_valid,
+				  "a lifecycle hook name", e);
+	if (!strcmp(key, "autoscaling-group"))
+		return set_string(&s->autoscaling_group, src, v, asg_name_valid,
+				  "an Auto Scaling group name", e);
+	if (!strcmp(key, "aws-endpoint-url"))
+		return set_string(&s->aws_endpoint_url, src, v, http_url_valid,
+				  "an http(s) URL without credentials", e);
+	if (!strcmp(key, "lifecycle-heartbeat"))
+		return period_parse(v, &s->lifecycle_heartbeat_s) < 0 ?
+			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
+	return period_parse(v, &s->rollout_window_s) < 0 ?
+		hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
+}
+
+static bool is_fleet_key(const char *key)
+{
+	static const char *const keys[] = {
+		"autoscaling-group", "aws-endpoint-url", "control-ssm-parameter",
+		"lifecycle-heartbeat", "lifecycle-hook", "netrc-ssm-parameter",
+		"report-health", "rollout-window", NULL
+	};
+
+	for (const char *const *k = keys; *k; k++)
+		if (!strcmp(key, *k))
+			return true;
+	return false;
+}
+
 static int set_key(struct boot_settings *s, const cJSON *item, struct hail_errbuf *e)
 {
 	const char *key = item->string;
@@ -167,6 +237,8 @@ static int set_key(struct boot_settings *s, const cJSON *item, struct hail_errbu
 		s->poll_period_s = (unsigned)d * 60;
 		return 0;
 	}
+	if (is_fleet_key(key))
+		return set_fleet_key(s, item, src, e);
 	if (strcmp(key, "job-uri") && strcmp(key, "profile") && strcmp(key, "netrc") &&
 	    strcmp(key, "poll-period")) {
 		log_warning("%s: unknown setting ignored", src);
@@ -214,9 +286,21 @@ int boot_settings_from_json(struct boot_settings *s, const char *json, size_t le
 		if (ret < 0)
 			goto out;
 	}
+	if (s->netrc && s->netrc_ssm_parameter)
+		ret = hail_fail(e, HAIL_E_USAGE, "user-data: give hail.netrc or "
+				"hail.netrc-ssm-parameter, not both");
 out:
 	cJSON_Delete(root);
 	return ret;
+}
+
+int boot_settings_netrc_from_ssm(struct boot_settings *s, const char *text,
+				 struct hail_errbuf *e)
+{
+	char src[SSM_NAME_MAX + 32];
+
+	snprintf(src, sizeof(src), "SSM parameter %s", s->netrc_ssm_parameter);
+	return set_netrc(s, src, text, e);
 }
 
 int boot_settings_from_tag(struct boot_settings *s, const char *key, const char *value,
@@ -239,6 +323,9 @@ int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e)
 	if (!s->job_uri)
 		return hail_fail(e, HAIL_E_USAGE, "no job-uri: set hail.job-uri in user-data or "
 				 "the instance tag hail:job-uri");
+	if (!s->lifecycle_hook && (s->autoscaling_group || s->lifecycle_heartbeat_s))
+		return hail_fail(e, HAIL_E_USAGE, "user-data: hail.%s without hail.lifecycle-hook",
+				 s->autoscaling_group ? "autoscaling-group" : "lifecycle-heartbeat");
 	if (!s->profile) {
 		s->profile = strdup(DEFAULT_PROFILE);
 		if (!s->profile)
@@ -258,15 +345,26 @@ int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e)
 			hydra_job_clear(&job);
 		}
 		if (host && !has_host)
-			log_warning("user-data: hail.netrc has no entry for %s, the job-uri's host", host);
+			log_warning("%s: no entry for %s, the job-uri's host", s->netrc_ssm_parameter ?
+				    s->netrc_ssm_parameter : "user-data: hail.netrc", host);
 		curl_free(host);
 		curl_url_cleanup(u);
 	}
 	return 0;
 }
 
+bool boot_settings_use_aws(const struct boot_settings *s)
+{
+	return s->netrc_ssm_parameter || s->lifecycle_hook || s->report_health;
+}
+
 void boot_settings_free(struct boot_settings *s)
 {
+	free(s->netrc_ssm_parameter);
+	free(s->lifecycle_hook);
+	free(s->autoscaling_group);
+	free(s->aws_endpoint_url);
+	free(s->control_ssm_parameter);
 	free(s->job_uri);
 	free(s->profile);
 	if (s->netrc) {

@@ -4,6 +4,11 @@
  *             "poll-period": "5m", "substituters": ["https://..."],
  *             "trusted-public-keys": ["name-1:BASE64"]}}
  *
+ * Fleet settings (README, "Fleets"): "netrc-ssm-parameter" (instead of
+ * "netrc"), "lifecycle-hook", "autoscaling-group", "lifecycle-heartbeat",
+ * "report-health", "aws-endpoint-url", and for the agent "rollout-window",
+ * "control-ssm-parameter".
+ *
  * Everything is validated here, before anything is written; errors name the
  * field ("user-data: hail.poll-period: ...") and never hold the netrc text. */
 #ifndef HAIL_BOOT_SETTINGS_H
@@ -26,7 +31,18 @@ struct boot_settings {
 	char *substituters[BOOT_LIST_MAX + 1];  /* owned, NULL-terminated */
 	char *trusted_keys[BOOT_LIST_MAX + 1];  /* owned, NULL-terminated */
 	const char *job_uri_source;             /* static: "user-data" or "tag" */
+	char *netrc_ssm_parameter;              /* owned; read with the instance role */
+	char *lifecycle_hook;                   /* owned */
+	char *autoscaling_group;                /* owned; else from a tag or the API */
+	unsigned lifecycle_heartbeat_s;         /* 0: the default */
+	bool report_health;
+	char *aws_endpoint_url;                 /* owned */
+	unsigned rollout_window_s;              /* 0: none */
+	char *control_ssm_parameter;            /* owned */
 };
+
+/* Does a fleet setting need AWS API calls at boot? */
+bool boot_settings_use_aws(const struct boot_settings *s);
 
 /* Reads a {"hail": {...}} document (from user-data). */
 int boot_settings_from_json(struct boot_settings *s, const char *json, size_t len,
@@ -36,6 +52,10 @@ int boot_settings_from_json(struct boot_settings *s, const char *json, size_t le
  * not set yet (user-data wins). Tags carry no secrets. */
 int boot_settings_from_tag(struct boot_settings *s, const char *key, const char *value,
 			   struct hail_errbuf *e);
+
+/* Takes the netrc text read from the SSM parameter the settings name. */
+int boot_settings_netrc_from_ssm(struct boot_settings *s, const char *text,
+				 struct hail_errbuf *e);
 
 /* Checks what is required and fills defaults. */
 int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e);

@@ -122,6 +122,18 @@ void http_client_free(struct http_client *c)
 	free(c);
 }
 
+int http_client_set_aws_sigv4(struct http_client *c, const char *provider,
+			      const char *access_key_id, const char *secret)
+{
+	CURLcode r = curl_easy_setopt(c->curl, CURLOPT_AWS_SIGV4, provider);
+
+	if (r == CURLE_OK)
+		r = curl_easy_setopt(c->curl, CURLOPT_USERNAME, provider ? access_key_id : NULL);
+	if (r == CURLE_OK)
+		r = curl_easy_setopt(c->curl, CURLOPT_PASSWORD, provider ? secret : NULL);
+	return r == CURLE_OK ? 0 : HAIL_E_INTERNAL;
+}
+
 const char *http_client_error(const struct http_client *c)
 {
 	return c->error;

@@ -45,6 +45,13 @@ int http_request(struct http_client *c, const char *method, const char *url,
 		 const char *const *headers, const char *body, size_t max_body,
 		 struct http_response *res);
 
+/* Signs every following request with AWS SigV4 (libcurl's CURLOPT_AWS_SIGV4):
+ * provider is "aws:amz:REGION:SERVICE". libcurl copies the strings; NULL
+ * provider stops signing. A session token goes in as an X-Amz-Security-Token
+ * header line, which libcurl signs with the others. */
+int http_client_set_aws_sigv4(struct http_client *c, const char *provider,
+			      const char *access_key_id, const char *secret);
+
 /* The reason for the last failure, without credentials; borrowed until the
  * next request. */
 const char *http_client_error(const struct http_client *c);

@@ -35,6 +35,10 @@ struct imds {
 int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct hail_errbuf *e);
 void imds_close(struct imds *m);
 
+/* A new deadline for the retries of the calls that follow: an agent that
+ * keeps the client for days gives each poll its own short wait. */
+void imds_set_wait(struct imds *m, long long wait_ms);
+
 /* GETs /latest/PATH, keeping at most max bytes. *body is malloc'd and
  * NUL-terminated. HAIL_E_NOT_FOUND on 404; HAIL_E_NETWORK when the service did
  * not answer before the deadline; HAIL_E_HTTP, HAIL_E_PROTOCOL otherwise. */

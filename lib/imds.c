@@ -27,7 +27,7 @@ static int check_endpoint(const char *url, struct hail_errbuf *e)
 int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct hail_errbuf *e)
 {
 	struct http_options ho = {
-		.user_agent = "hail-bootstrap",
+		.user_agent = "hail",
 		.connect_timeout_s = IMDS_CONNECT_TIMEOUT_S,
 		.total_timeout_s = IMDS_TOTAL_TIMEOUT_S,
 		.should_abort = signals_stop_requested,
@@ -60,6 +60,11 @@ int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct
 		return hail_fail(e, HAIL_E_INTERNAL, "cannot set up libcurl");
 	m->deadline_ms = monotonic_ms() + (long long)wait_s * 1000;
 	return 0;
+}
+
+void imds_set_wait(struct imds *m, long long wait_ms)
+{
+	m->deadline_ms = monotonic_ms() + wait_ms;
 }
 
 void imds_close(struct imds *m)
