@@ -15,6 +15,8 @@
 #include "notify.h"
 #include "period.h"
 #include "profile.h"
+#include "rfc3339.h"
+#include "rollout.h"
 #include "signals.h"
 #include "strutil.h"
 
@@ -87,9 +89,18 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	}
 	if (ho.connect_timeout_s > ho.total_timeout_s)
 		ho.connect_timeout_s = ho.total_timeout_s;
+	if (set->rollout_window_s) {
+		ret = rollout_identity(set->instance_id, &a->identity, e);
+		if (ret < 0)
+			return ret;
+	}
 	ret = mkdir_parents(a->profile, 0755, e);
 	if (ret == 0)
 		ret = init_state(a, e);
+	if (ret == 0 && control_wanted(set)) {
+		ret = control_open(&a->control, set, e);
+		a->control_on = ret == 0;
+	}
 	if (ret < 0)
 		return ret;
 	a->http = http_client_new(&ho);
@@ -106,7 +117,11 @@ void agent_free(struct agent *a)
 	free(a->name);
 	free(a->state_path);
 	free(a->hold_path);
-	free(a->seen_out);
+	free(a->latest_out);
+	free(a->pin_out);
+	free(a->identity);
+	if (a->control_on)
+		control_close(&a->control);
 	state_free(&a->st);
 	memset(a, 0, sizeof(*a));
 }
@@ -161,7 +176,34 @@ static unsigned lock_wait_s(const struct agent *a)
 	return a->set->oneshot ? a->set->switch_timeout_s + a->set->activation_timeout_s : 0;
 }
 
-/* Runs bin/activate and counts the result. */
+/* After a successful activate: the build's own bin/health-check, when it
+ * has one. Its failure counts as a failed activation. */
+static int health_check(struct agent *a, const char *what, struct hail_errbuf *e)
+{
+	struct child_result res;
+	int ret;
+
+	ret = profile_health_check(a->profile, a->set->health_check_timeout_s, &res, e);
+	a->st.health_ms = res.duration_ms;
+	a->st.health_exit = WIFEXITED(res.wait_status) && !res.timed_out ?
+		WEXITSTATUS(res.wait_status) : -1;
+	if (ret == HAIL_E_NOT_FOUND) {
+		snprintf(a->st.health_result, sizeof(a->st.health_result), "none");
+		a->st.health_exit = -1;
+		return 0;
+	}
+	snprintf(a->st.health_result, sizeof(a->st.health_result), "%s",
+		 ret == 0 ? "success" : res.timed_out ? "timeout" : "failure");
+	if (ret < 0) {
+		a->st.counters.health_checks_failed++;
+		return hail_fail(e, ret, "health check of %s: %s", what, e->msg);
+	}
+	log_info("health check of %s passed in %lld.%03llds", what, res.duration_ms / 1000,
+		 res.duration_ms % 1000);
+	return 0;
+}
+
+/* Runs bin/activate, then bin/health-check, and counts the result. */
 static int activate(struct agent *a, uint64_t id, const char *what, struct hail_errbuf *e)
 {
 	struct child_result res;
@@ -171,6 +213,9 @@ static int activate(struct agent *a, uint64_t id, const char *what, struct hail_
 	a->st.activation_ms = res.duration_ms;
 	a->st.activation_id = id;
 	a->st.activation_time = time(NULL);
+	a->st.health_result[0] = '\0';
+	if (ret == 0)
+		ret = health_check(a, what, e);
 	if (ret == 0) {
 		a->st.counters.activations_ok++;
 		snprintf(a->st.activation_result, sizeof(a->st.activation_result), "success");
@@ -195,18 +240,22 @@ static int refresh_latest(struct agent *a, struct hail_errbuf *e)
 	int ret;
 
 	ret = hydra_latest(a->http, &a->job, &id, e);
-	if (ret < 0 || id == a->seen_id)
+	if (ret < 0 || id == a->latest_id)
 		return ret;
 	ret = hydra_build(a->http, &a->job, id, &b, e);
 	if (ret < 0)
 		return ret;
-	free(a->seen_out);
-	a->seen_out = b.out_path;       /* taken over */
-	a->seen_id = id;
+	free(a->latest_out);
+	a->latest_out = b.out_path;       /* taken over */
+	b.out_path = NULL;
+	a->latest_id = id;
+	/* a build's finish time starts its rollout; without one, now */
+	a->latest_stoptime = b.stoptime ? b.stoptime : (int64_t)time(NULL);
+	hydra_build_clear(&b);
 	a->st.latest_id = id;
-	if (set_string(&a->st.latest_path, a->seen_out) < 0)
+	if (set_string(&a->st.latest_path, a->latest_out) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	log_info("latest build of %s is %" PRIu64 ": %s", a->job.uri, id, a->seen_out);
+	log_info("latest build of %s is %" PRIu64 ": %s", a->job.uri, id, a->latest_out);
 	return 0;
 }
 
@@ -232,14 +281,14 @@ static int check_hold(struct agent *a, const char *cur, bool *held, struct hail_
 		log_info("%s removed: following Hydra again", a->hold_path);
 		set_mode(a, "following");
 		/* what the operator left is the new baseline */
-		return cur ? note_deployed(a, cur, strcmp(cur, a->seen_out) ? 0 : a->seen_id,
+		return cur ? note_deployed(a, cur, strcmp(cur, a->target_out) ? 0 : a->target_id,
 					   false, e) : 0;
 	}
 	if (!file && cur && a->st.deployed_path && strcmp(cur, a->st.deployed_path) &&
-	    strcmp(cur, a->seen_out)) {
+	    strcmp(cur, a->target_out)) {
 		/* released by a build newer than the one hail deployed; when that
 		 * one's id is unknown, newer than what Hydra offers now */
-		until = a->st.deployed_id ? a->st.deployed_id : a->seen_id;
+		until = a->st.deployed_id ? a->st.deployed_id : a->latest_id;
 		ret = hold_write(a->hold_path, until, a->st.deployed_path, cur, e);
 		if (ret < 0)
 			return ret;
@@ -250,15 +299,15 @@ static int check_hold(struct agent *a, const char *cur, bool *held, struct hail_
 	}
 	if (!file)
 		return 0;
-	if (until && a->seen_id > until) {
+	if (until && a->latest_id > until) {
 		log_info("build %" PRIu64 " is newer than %" PRIu64 ": releasing the hold",
-			 a->seen_id, until);
+			 a->latest_id, until);
 		set_mode(a, "following");
 		return hold_remove(a->hold_path, e);
 	}
 	if (strcmp(a->st.mode, until ? "held: manual switch" : "held: hold file"))
 		log_info("%s is held (%s): not switching to build %" PRIu64, a->profile,
-			 a->hold_path, a->seen_id);
+			 a->hold_path, a->target_id);
 	set_mode(a, until ? "held: manual switch" : "held: hold file");
 	*held = true;
 	return 0;
@@ -299,35 +348,122 @@ static int switch_and_activate(struct agent *a, struct poll_outcome *out, struct
 	int ret;
 
 	ret = profile_current(a->profile, &cur, e);
-	if (ret < 0 || (cur && !strcmp(cur, a->seen_out)))
+	if (ret < 0 || (cur && !strcmp(cur, a->target_out)))
 		goto out;
 	prev_gen = profile_generation(a->profile);
 	log_info("switching %s from %s to build %" PRIu64 ": %s", a->profile,
-		 cur ? cur : "(nothing)", a->seen_id, a->seen_out);
-	ret = mark_pending(a, a->seen_out, a->seen_id, e);
+		 cur ? cur : "(nothing)", a->target_id, a->target_out);
+	ret = mark_pending(a, a->target_out, a->target_id, e);
 	if (ret == 0)
-		ret = profile_set(a->profile, a->seen_out, a->set->switch_timeout_s, e);
+		ret = profile_set(a->profile, a->target_out, a->set->switch_timeout_s, e);
 	if (ret < 0)
 		goto out;
 	out->switched = true;
-	ret = note_deployed(a, a->seen_out, a->seen_id, true, e);
+	ret = note_deployed(a, a->target_out, a->target_id, true, e);
 	if (ret < 0)
 		goto out;
-	snprintf(what, sizeof(what), "build %" PRIu64, a->seen_id);
-	ret = activate(a, a->seen_id, what, e);
+	snprintf(what, sizeof(what), "build %" PRIu64, a->target_id);
+	ret = activate(a, a->target_id, what, e);
 	if (ret < 0) {
 		/* one line for the failure, then the rollback's own */
 		log_error(0, "%s", e->msg);
-		if (state_add_failed(&a->st, a->seen_id, a->seen_out) < 0)
+		if (state_add_failed(&a->st, a->target_id, a->target_out) < 0)
 			log_error(0, "out of memory");
 		roll_back(a, prev_gen, cur, prev_id);
 		hail_fail(e, HAIL_E_ACTIVATE, "build %" PRIu64 " failed to activate; it is not "
 			  "tried again until Hydra offers another build (or --retry-failed)",
-			  a->seen_id);
+			  a->target_id);
 	}
 out:
 	free(cur);
 	return ret;
+}
+
+/* Reads the pause and pin from outside, and logs every change of mode. */
+static void read_control(struct agent *a)
+{
+	struct control_decision *d = &a->ctl;
+	bool was_paused = a->st.paused;
+	uint64_t was_pin = a->st.pin_id;
+	char until[32] = "";
+
+	control_read(&a->control, time(NULL), d);
+	a->st.paused = d->paused;
+	a->st.pause_until = d->pause_until;
+	a->st.pin_id = d->pin;
+	snprintf(a->st.control_source, sizeof(a->st.control_source), "%s", d->why);
+	if (d->paused && d->pause_until)
+		rfc3339_format(d->pause_until, until, sizeof(until));
+	if (d->paused && !was_paused)
+		log_info("paused by %s%s%s: not adopting new builds", d->why,
+			 until[0] ? " until " : "", until);
+	else if (!d->paused && was_paused)
+		log_info("pause lifted");
+	if (d->pin != was_pin) {
+		if (d->pin)
+			log_info("pinned to build %" PRIu64 " (%s)", d->pin,
+				 d->paused ? "a pause is in force too" : d->why);
+		else
+			log_info("pin lifted: following the latest build again");
+	}
+}
+
+/* The build to be on: the pinned one, else the latest. A pinned build is
+ * fetched once, and must be a successful build of the same job. */
+static int choose_target(struct agent *a, struct hail_errbuf *e)
+{
+	struct hydra_build b;
+	int ret;
+
+	a->target_id = a->latest_id;
+	a->target_out = a->latest_out;
+	if (!a->ctl.pin)
+		return 0;
+	if (a->ctl.pin != a->pin_id) {
+		ret = hydra_build(a->http, &a->job, a->ctl.pin, &b, e);
+		if (ret == 0 && !hydra_build_of_job(&b, &a->job))
+			ret = hail_fail(e, HAIL_E_USAGE, "pinned build %" PRIu64 " is of job %s, "
+					"not of %s", a->ctl.pin, b.job_name, a->job.uri);
+		if (ret < 0) {
+			hydra_build_clear(&b);
+			return hail_fail(e, ret, "pin (%s): %s", a->ctl.why, e->msg);
+		}
+		free(a->pin_out);
+		a->pin_out = b.out_path;        /* taken over */
+		b.out_path = NULL;
+		a->pin_id = a->ctl.pin;
+		hydra_build_clear(&b);
+	}
+	a->target_id = a->pin_id;
+	a->target_out = a->pin_out;
+	return 0;
+}
+
+/* Is it this machine's turn for the target build? A machine that has no
+ * build yet takes it at once: waiting would leave it unconfigured. */
+static bool rollout_turn(struct agent *a, const char *cur)
+{
+	time_t at;
+	char when[32];
+
+	if (!a->set->rollout_window_s || !cur || a->ctl.pin) {
+		a->st.rollout_id = 0;
+		return true;
+	}
+	at = (time_t)a->latest_stoptime +
+		rollout_offset_s(a->identity, a->target_id, a->set->rollout_window_s);
+	if (time(NULL) >= at) {
+		a->st.rollout_id = 0;
+		return true;
+	}
+	if (a->st.rollout_id != a->target_id) {
+		rfc3339_format(at, when, sizeof(when));
+		log_info("build %" PRIu64 " waits for this machine's turn in the rollout: "
+			 "adopting it at %s", a->target_id, when);
+	}
+	a->st.rollout_id = a->target_id;
+	a->st.rollout_at = at;
+	return false;
 }
 
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
@@ -340,6 +476,11 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	ret = refresh_latest(a, e);
 	if (ret < 0)
 		return ret;
+	if (a->control_on)
+		read_control(a);
+	ret = choose_target(a, e);
+	if (ret < 0)
+		return ret;
 	ret = profile_current(a->profile, &cur, e);
 	if (ret == 0)
 		ret = check_hold(a, cur, &held, e);
@@ -349,25 +490,39 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 		out->held = true;
 		goto out;
 	}
-	if (cur && !strcmp(cur, a->seen_out)) {
+	if (cur && !strcmp(cur, a->target_out)) {
 		out->current = true;
-		set_mode(a, "following");
+		a->st.rollout_id = 0;
+		set_mode(a, a->ctl.paused ? "paused" : a->ctl.pin ? "pinned" : "following");
 		if (!a->st.deployed_path || strcmp(a->st.deployed_path, cur) ||
-		    a->st.deployed_id != a->seen_id)
-			ret = note_deployed(a, cur, a->seen_id, false, e);
+		    a->st.deployed_id != a->target_id)
+			ret = note_deployed(a, cur, a->target_id, false, e);
 		if (a->set->verbose)
-			log_info("%s is on the latest build %" PRIu64, a->profile, a->seen_id);
+			log_info("%s is on the %s build %" PRIu64, a->profile,
+				 a->ctl.pin ? "pinned" : "latest", a->target_id);
 		goto out;
 	}
-	if (state_failed(&a->st, a->seen_out)) {
+	if (a->ctl.paused && cur) {
+		/* a machine with no build yet takes one: pin the fleet to keep
+		 * new machines off a bad build */
+		set_mode(a, "paused");
+		out->held = true;
+		goto out;
+	}
+	if (state_failed(&a->st, a->target_out)) {
 		if (strcmp(a->st.mode, "held: failed build"))
 			log_warning("build %" PRIu64 " failed to activate before: not trying it again "
-				    "until Hydra offers another build (or --retry-failed)", a->seen_id);
+				    "until Hydra offers another build (or --retry-failed)", a->target_id);
 		set_mode(a, "held: failed build");
 		out->held = true;
 		goto out;
 	}
-	set_mode(a, "following");
+	if (!rollout_turn(a, cur)) {
+		set_mode(a, "waiting: rollout");
+		out->waiting = true;
+		goto out;
+	}
+	set_mode(a, a->ctl.pin ? "pinned" : "following");
 	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, e);
 	if (ret == 0)
 		ret = switch_and_activate(a, out, e);
@@ -400,7 +555,7 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 		log_warning("metrics: %s", why.msg);
 	notify_status(!a->ready_sent, "%s build %" PRIu64 " (%s); latest %" PRIu64 "%s%s",
 		      a->st.mode[0] ? a->st.mode : "following", a->st.deployed_id,
-		      a->st.deployed_path ? a->st.deployed_path : "nothing", a->seen_id,
+		      a->st.deployed_path ? a->st.deployed_path : "nothing", a->latest_id,
 		      ret ? "; last poll failed: " : "", ret ? hail_err_str(ret) : "");
 	a->ready_sent = true;
 }
@@ -415,16 +570,16 @@ int agent_run_oneshot(struct agent *a)
 	record_poll(a, ret, &out, &e);
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
-	if (out.held)
-		return log_error(HAIL_E_HELD, "%s is held (%s): not on the latest build %" PRIu64,
-				 a->profile, a->st.mode, a->seen_id);
+	if (out.held || out.waiting)
+		return log_error(HAIL_E_HELD, "%s is %s: not on build %" PRIu64, a->profile,
+				 a->st.mode, a->target_id);
 	if (out.switched)
 		return 0;
 	/* Already current: activate anyway, so that a oneshot run at boot
 	 * leaves the service set up, as hail 0.2's start-up activation does. */
 	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, &e);
 	if (ret == 0) {
-		ret = activate(a, a->seen_id, "the current build", &e);
+		ret = activate(a, a->target_id, "the current build", &e);
 		close(lock_fd);
 		state_save(a->state_path, &a->st, false, &e);
 	}
@@ -518,6 +673,9 @@ int agent_run_polling(struct agent *a)
 		else
 			a->failures = 0;
 		delay = next_delay_s(a);
+		if (ret == 0 && out.waiting && a->st.rollout_at > time(NULL) &&
+		    a->st.rollout_at - time(NULL) < (time_t)delay)
+			delay = (unsigned)(a->st.rollout_at - time(NULL));  /* wake for the turn */
 		if (ret < 0) {
 			period_format(delay, period, sizeof(period));
 			log_msg(ret == HAIL_E_BUSY ? LOG_INFO : LOG_ERR, 0, "%s; next poll in %s",

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "control.h"
 #include "error.h"
 #include "http.h"
 #include "hydra.h"
@@ -19,8 +20,17 @@ struct agent {
 	char *name;                     /* owned: the profile's name for state and metrics */
 	char *state_path;               /* owned: STATE_DIR/NAME/state.json */
 	char *hold_path;                /* owned: STATE_DIR/NAME/hold */
-	uint64_t seen_id;               /* last build Hydra offered, 0: none yet */
-	char *seen_out;                 /* owned: that build's output */
+	uint64_t latest_id;             /* last build Hydra offered, 0: none yet */
+	char *latest_out;               /* owned: that build's output */
+	int64_t latest_stoptime;        /* when it finished; else when hail saw it */
+	uint64_t pin_id;                /* the build a pin names, once fetched */
+	char *pin_out;                  /* owned: its output */
+	uint64_t target_id;             /* the build to be on this poll: latest or pinned */
+	const char *target_out;         /* borrowed: latest_out or pin_out */
+	char *identity;                 /* owned: instance id or machine id, for rollouts */
+	struct control control;         /* pause and pin from outside */
+	bool control_on;
+	struct control_decision ctl;    /* what control said this poll */
 	unsigned failures;              /* polls failed in a row */
 	bool ready_sent;                /* READY=1 went to systemd */
 	struct agent_state st;
@@ -31,6 +41,7 @@ struct poll_outcome {
 	bool switched;                  /* the profile now points elsewhere */
 	bool held;                      /* a hold or a failed build kept it as it was */
 	bool current;                   /* the profile is on the latest build */
+	bool waiting;                   /* a new build waits for this machine's rollout turn */
 };
 
 /* Validates what settings_load() could not check alone (the job URI, the

@@ -87,6 +87,26 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	put(&o, "hail_latest_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->latest_id);
 	head(&o, "hail_held", "gauge", "1 while hail holds the profile (manual switch, failed build).");
 	put(&o, "hail_held{profile=\"%s\"} %d\n", p, strncmp(s->mode, "held", 4) == 0);
+	head(&o, "hail_health_check_seconds", "gauge",
+	     "How long the last bin/health-check ran (0: none ran).");
+	put(&o, "hail_health_check_seconds{profile=\"%s\"} %lld.%03lld\n", p, s->health_ms / 1000,
+	    s->health_ms % 1000);
+	head(&o, "hail_health_check_exit_status", "gauge",
+	     "The last bin/health-check's exit status (-1: none ran, or it was killed).");
+	put(&o, "hail_health_check_exit_status{profile=\"%s\"} %d\n", p,
+	    s->health_result[0] ? s->health_exit : -1);
+	head(&o, "hail_health_checks_failed_total", "counter",
+	     "Health checks that failed or timed out.");
+	put(&o, "hail_health_checks_failed_total{profile=\"%s\"} %lu\n", p,
+	    s->counters.health_checks_failed);
+	head(&o, "hail_paused", "gauge", "1 while a tag or the fleet's SSM parameter pauses hail.");
+	put(&o, "hail_paused{profile=\"%s\"} %d\n", p, s->paused);
+	head(&o, "hail_pinned_build_id", "gauge", "The build hail is pinned to (0: not pinned).");
+	put(&o, "hail_pinned_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->pin_id);
+	head(&o, "hail_rollout_adopt_timestamp_seconds", "gauge",
+	     "When this machine takes the build that waits for its rollout turn (0: none waits).");
+	put(&o, "hail_rollout_adopt_timestamp_seconds{profile=\"%s\"} %lld\n", p,
+	    s->rollout_id ? (long long)s->rollout_at : 0LL);
 	return o.overflow ? -1 : (int)o.len;
 }
 

@@ -31,11 +31,21 @@ struct opt_def {
 static const struct opt_def opt_table[] = {
 	{ "activation-timeout", ARG_PERIOD, OPT_ACTIVATION_TIMEOUT, "PERIOD",
 	  "kill bin/activate (its whole process group) after PERIOD; default 15m" },
+	{ "aws-endpoint-url", ARG_STRING, OPT_AWS_ENDPOINT_URL, "URL",
+	  "AWS API endpoint for SSM (default: AWS_ENDPOINT_URL, else AWS's own)" },
 	{ "config", ARG_STRING, OPT_CONFIG, "FILE",
 	  "read settings from a JSON object whose keys are these long flags" },
+	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
+	  "read the fleet's pause and pin from this SSM parameter every poll" },
+	{ "health-check-timeout", ARG_PERIOD, OPT_HEALTH_CHECK_TIMEOUT, "PERIOD",
+	  "kill bin/health-check after PERIOD; default 5m" },
 	{ "help", ARG_ACTION, OPT_HELP, NULL, "show this help and exit" },
 	{ "http-timeout", ARG_PERIOD, OPT_HTTP_TIMEOUT, "PERIOD",
 	  "give up on a Hydra request after PERIOD; default 60s" },
+	{ "imds-endpoint", ARG_STRING, OPT_IMDS_ENDPOINT, "URL",
+	  "read the hail:pause and hail:pin instance tags from this IMDS every poll" },
+	{ "instance-id", ARG_STRING, OPT_INSTANCE_ID, "ID",
+	  "this machine's identity for the rollout window; default /etc/machine-id" },
 	{ "job-uri", ARG_STRING, OPT_JOB_URI, "URI",
 	  "the Hydra job to follow: https://HOST/job/PROJECT/JOBSET/JOB" },
 	{ "metrics-file", ARG_STRING, OPT_METRICS_FILE, "FILE",
@@ -50,6 +60,8 @@ static const struct opt_def opt_table[] = {
 	  "a name under /nix/var/nix/profiles, or an absolute path" },
 	{ "retry-failed", ARG_NONE, OPT_RETRY_FAILED, NULL,
 	  "forget the builds whose activation failed, and try them again" },
+	{ "rollout-window", ARG_PERIOD, OPT_ROLLOUT_WINDOW, "PERIOD",
+	  "adopt a new build at its finish time plus this machine's offset in PERIOD" },
 	{ "state-dir", ARG_STRING, OPT_STATE_DIR, "DIR",
 	  "where state.json and the hold file live; default /var/lib/hail" },
 	{ "switch-timeout", ARG_PERIOD, OPT_SWITCH_TIMEOUT, "PERIOD",
@@ -94,7 +106,7 @@ void options_print_help(const char *progname)
 
 		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->metavar ? " " : "",
 			 o->metavar ? o->metavar : "");
-		printf("  %-28s %s\n", left, o->help);
+		printf("  %-30s %s\n", left, o->help);
 	}
 	printf("\nSignals: SIGTERM/SIGINT stop between polls, SIGHUP polls now.\n");
 }
@@ -106,6 +118,8 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	case OPT_HTTP_TIMEOUT: return &s->http_timeout_s;
 	case OPT_POLL_PERIOD: return &s->poll_period_s;
 	case OPT_SWITCH_TIMEOUT: return &s->switch_timeout_s;
+	case OPT_HEALTH_CHECK_TIMEOUT: return &s->health_check_timeout_s;
+	case OPT_ROLLOUT_WINDOW: return &s->rollout_window_s;
 	default: return NULL;
 	}
 }
@@ -119,6 +133,10 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_JOB_URI: return &s->job_uri;
 	case OPT_NETRC_FILE: return &s->netrc_file;
 	case OPT_PROFILE: return &s->profile;
+	case OPT_AWS_ENDPOINT_URL: return &s->aws_endpoint_url;
+	case OPT_CONTROL_SSM_PARAMETER: return &s->control_ssm_parameter;
+	case OPT_IMDS_ENDPOINT: return &s->imds_endpoint;
+	case OPT_INSTANCE_ID: return &s->instance_id;
 	default: return NULL;
 	}
 }
@@ -334,6 +352,8 @@ static int fill_defaults(struct settings *s, struct hail_errbuf *e)
 		s->switch_timeout_s = DEFAULT_SWITCH_TIMEOUT_S;
 	if (!(s->given & (1u << OPT_HTTP_TIMEOUT)))
 		s->http_timeout_s = DEFAULT_HTTP_TIMEOUT_S;
+	if (!(s->given & (1u << OPT_HEALTH_CHECK_TIMEOUT)))
+		s->health_check_timeout_s = DEFAULT_HEALTH_CHECK_TIMEOUT_S;
 	if (!s->state_dir) {
 		s->state_dir = strdup(DEFAULT_STATE_DIR);
 		if (!s->state_dir)
@@ -394,5 +414,9 @@ void settings_free(struct settings *s)
 	free(s->config_file);
 	free(s->metrics_file);
 	free(s->state_dir);
+	free(s->aws_endpoint_url);
+	free(s->control_ssm_parameter);
+	free(s->imds_endpoint);
+	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

@@ -16,15 +16,21 @@
 #define DEFAULT_ACTIVATION_TIMEOUT_S (15 * 60)
 #define DEFAULT_SWITCH_TIMEOUT_S (60 * 60)
 #define DEFAULT_HTTP_TIMEOUT_S 60
+#define DEFAULT_HEALTH_CHECK_TIMEOUT_S (5 * 60)
 #define DEFAULT_NETRC_FILE "/etc/netrc"
 #define DEFAULT_STATE_DIR "/var/lib/hail"
 #define CONFIG_FILE_MAX (64 * 1024)
 
 enum opt_id {
 	OPT_ACTIVATION_TIMEOUT,
+	OPT_AWS_ENDPOINT_URL,
 	OPT_CONFIG,
+	OPT_CONTROL_SSM_PARAMETER,
+	OPT_HEALTH_CHECK_TIMEOUT,
 	OPT_HELP,
 	OPT_HTTP_TIMEOUT,
+	OPT_IMDS_ENDPOINT,
+	OPT_INSTANCE_ID,
 	OPT_JOB_URI,
 	OPT_METRICS_FILE,
 	OPT_NETRC_FILE,
@@ -32,6 +38,7 @@ enum opt_id {
 	OPT_POLL_PERIOD,
 	OPT_PROFILE,
 	OPT_RETRY_FAILED,
+	OPT_ROLLOUT_WINDOW,
 	OPT_STATE_DIR,
 	OPT_SWITCH_TIMEOUT,
 	OPT_VERBOSE,
@@ -47,10 +54,16 @@ struct settings {
 	char *config_file;      /* owned, or NULL */
 	char *metrics_file;     /* owned, or NULL */
 	char *state_dir;        /* owned */
+	char *aws_endpoint_url; /* owned, or NULL */
+	char *control_ssm_parameter;    /* owned, or NULL */
+	char *imds_endpoint;    /* owned, or NULL: no instance tags */
+	char *instance_id;      /* owned, or NULL: /etc/machine-id */
 	unsigned poll_period_s;
 	unsigned activation_timeout_s;
 	unsigned switch_timeout_s;
 	unsigned http_timeout_s;
+	unsigned health_check_timeout_s;
+	unsigned rollout_window_s;      /* 0: adopt at once */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;

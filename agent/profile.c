@@ -196,11 +196,13 @@ int profile_set(const char *path, const char *store_path, unsigned timeout_s,
 	return 0;
 }
 
-int profile_activate(const char *path, unsigned timeout_s, struct child_result *res,
-		     struct hail_errbuf *e)
+/* Runs P/program with a time limit. HAIL_E_NOT_FOUND when it is not there
+ * and optional. */
+static int run_program(const char *path, const char *program, bool optional, unsigned timeout_s,
+		       struct child_result *res, struct hail_errbuf *e)
 {
-	char *activate = str_concat(path, "/bin/activate", NULL);
-	const char *argv[] = { activate, NULL };
+	char *file = str_concat(path, "/", program);
+	const char *argv[] = { file, NULL };
 	struct child_result local;
 	char how[128];
 	int ret;
@@ -208,22 +210,36 @@ int profile_activate(const char *path, unsigned timeout_s, struct child_result *
 	if (!res)
 		res = &local;
 	memset(res, 0, sizeof(*res));
-	if (!activate)
+	if (!file)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	if (access(activate, X_OK) < 0) {
-		ret = hail_fail(e, HAIL_E_ACTIVATE, "%s: %s", activate,
-				errno == EACCES ? "not executable" : strerror(errno));
+	if (access(file, X_OK) < 0) {
+		if (optional && errno == ENOENT)
+			ret = HAIL_E_NOT_FOUND;
+		else
+			ret = hail_fail(e, HAIL_E_ACTIVATE, "%s: %s", file,
+					errno == EACCES ? "not executable" : strerror(errno));
 		goto out;
 	}
 	if (child_run(argv, timeout_s, res) < 0) {
-		ret = hail_fail(e, HAIL_E_ACTIVATE, "cannot run %s: %s", activate,
+		ret = hail_fail(e, HAIL_E_ACTIVATE, "cannot run %s: %s", file,
 				strerror(res->spawn_errno));
 		goto out;
 	}
 	child_describe(res, how, sizeof(how));
-	ret = child_succeeded(res) ? 0 :
-		hail_fail(e, HAIL_E_ACTIVATE, "%s %s", activate, how);
+	ret = child_succeeded(res) ? 0 : hail_fail(e, HAIL_E_ACTIVATE, "%s %s", file, how);
 out:
-	free(activate);
+	free(file);
 	return ret;
+}
+
+int profile_activate(const char *path, unsigned timeout_s, struct child_result *res,
+		     struct hail_errbuf *e)
+{
+	return run_program(path, "bin/activate", false, timeout_s, res, e);
+}
+
+int profile_health_check(const char *path, unsigned timeout_s, struct child_result *res,
+			 struct hail_errbuf *e)
+{
+	return run_program(path, "bin/health-check", true, timeout_s, res, e);
 }

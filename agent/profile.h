@@ -47,4 +47,9 @@ int profile_set(const char *path, const char *store_path, unsigned timeout_s,
 int profile_activate(const char *path, unsigned timeout_s, struct child_result *res,
 		     struct hail_errbuf *e);
 
+/* Runs P/bin/health-check, when the build has one: HAIL_E_NOT_FOUND when
+ * it has none, else as profile_activate(). */
+int profile_health_check(const char *path, unsigned timeout_s, struct child_result *res,
+			 struct hail_errbuf *e);
+
 #endif

@@ -155,9 +155,26 @@ char *state_to_json(const struct agent_state *s)
 	jw_printf(&w, "},\n\t\"last-success\": %lld,\n", (long long)s->last_success);
 	jw_printf(&w, "\t\"last-activation\": {\"result\": ");
 	jw_string(&w, s->activation_result);
-	jw_printf(&w, ", \"duration-ms\": %lld, \"build-id\": %llu, \"time\": %lld},\n",
+	jw_printf(&w, ", \"duration-ms\": %lld, \"build-id\": %llu, \"time\": %lld",
 		  s->activation_ms, (unsigned long long)s->activation_id,
 		  (long long)s->activation_time);
+	if (s->health_result[0]) {
+		jw_printf(&w, ", \"health-check\": {\"result\": ");
+		jw_string(&w, s->health_result);
+		jw_printf(&w, ", \"duration-ms\": %lld, \"exit-status\": %d}", s->health_ms,
+			  s->health_exit);
+	}
+	jw_printf(&w, "},\n");
+	if (s->paused || s->pin_id) {
+		jw_printf(&w, "\t\"control\": {\"paused\": %s, \"pause-until\": %lld, "
+			  "\"pinned-build-id\": %llu, \"source\": ", s->paused ? "true" : "false",
+			  (long long)s->pause_until, (unsigned long long)s->pin_id);
+		jw_string(&w, s->control_source);
+		jw_printf(&w, "},\n");
+	}
+	if (s->rollout_id)
+		jw_printf(&w, "\t\"rollout\": {\"build-id\": %llu, \"adopt-at\": %lld},\n",
+			  (unsigned long long)s->rollout_id, (long long)s->rollout_at);
 	jw_printf(&w, "\t\"failed\": [");
 	for (unsigned i = 0; i < s->n_failed; i++) {
 		jw_printf(&w, "%s{\"build-id\": %llu, \"store-path\": ", i ? ", " : "",
@@ -172,8 +189,9 @@ char *state_to_json(const struct agent_state *s)
 			first = 0;
 		}
 	jw_printf(&w, "}, \"activations-ok\": %lu, \"activations-failed\": %lu, "
-		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu}\n}",
-		  c->activations_ok, c->activations_failed, c->activations_timed_out, c->rollbacks);
+		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu, \"health-checks-failed\": %lu}"
+		  "\n}", c->activations_ok, c->activations_failed, c->activations_timed_out,
+		  c->rollbacks, c->health_checks_failed);
 	if (w.oom) {
 		free(w.buf);
 		return NULL;
@@ -238,6 +256,25 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->activation_ms = (long long)num(act, "duration-ms");
 	s->activation_id = (uint64_t)num(act, "build-id");
 	s->activation_time = (time_t)num(act, "time");
+	{
+		const cJSON *h = cJSON_GetObjectItemCaseSensitive(act, "health-check");
+		const cJSON *x = cJSON_GetObjectItemCaseSensitive(h, "exit-status");
+
+		copy_string(s->health_result, sizeof(s->health_result), h, "result");
+		s->health_ms = (long long)num(h, "duration-ms");
+		s->health_exit = cJSON_IsNumber(x) ? (int)x->valuedouble : -1;
+	}
+	{
+		const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(o, "control");
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rollout");
+
+		s->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl, "paused"));
+		s->pause_until = (time_t)num(ctl, "pause-until");
+		s->pin_id = (uint64_t)num(ctl, "pinned-build-id");
+		copy_string(s->control_source, sizeof(s->control_source), ctl, "source");
+		s->rollout_id = (uint64_t)num(r, "build-id");
+		s->rollout_at = (time_t)num(r, "adopt-at");
+	}
 	failed = cJSON_GetObjectItemCaseSensitive(o, "failed");
 	cJSON_ArrayForEach(f, failed) {
 		char *p = path_or_null(f, "store-path");
@@ -256,6 +293,7 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->counters.activations_failed = (unsigned long)num(c, "activations-failed");
 	s->counters.activations_timed_out = (unsigned long)num(c, "activations-timed-out");
 	s->counters.rollbacks = (unsigned long)num(c, "rollbacks");
+	s->counters.health_checks_failed = (unsigned long)num(c, "health-checks-failed");
 	cJSON_Delete(o);
 	return 0;
 }

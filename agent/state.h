@@ -25,6 +25,7 @@ struct state_counters {
 	unsigned long activations_failed;
 	unsigned long activations_timed_out;
 	unsigned long rollbacks;
+	unsigned long health_checks_failed;
 };
 
 struct agent_state {
@@ -43,9 +44,19 @@ struct agent_state {
 	long long activation_ms;
 	uint64_t activation_id;
 	time_t activation_time;
+	char health_result[16];         /* "", "success", "failure", "timeout", "none" */
+	long long health_ms;
+	int health_exit;                /* bin/health-check's exit status, -1: none */
+	bool paused;                    /* by a tag or the fleet's parameter */
+	time_t pause_until;             /* 0: until lifted */
+	uint64_t pin_id;                /* 0: not pinned */
+	char control_source[160];       /* which tag or parameter, "" when none */
+	uint64_t rollout_id;            /* a build waiting for this machine's turn */
+	time_t rollout_at;              /* when this machine takes it */
 	struct failed_build failed[STATE_FAILED_MAX];
 	unsigned n_failed;
-	char mode[24];                  /* "following", "held: manual switch", ... */
+	char mode[24];                  /* "following", "held: manual switch", "paused",
+					 * "pinned", "waiting: rollout", ... */
 	struct state_counters counters;
 };
 

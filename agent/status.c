@@ -54,6 +54,24 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 		       s->activation_result, s->activation_ms / 1000, s->activation_ms % 1000,
 		       s->activation_id, when);
 	}
+	if (s->health_result[0] && strcmp(s->health_result, "none"))
+		printf("  last health check: %s in %lld.%03llds (exit status %d)\n", s->health_result,
+		       s->health_ms / 1000, s->health_ms % 1000, s->health_exit);
+	if (s->paused) {
+		format_time(s->pause_until, when, sizeof(when));
+		printf("  paused by %s%s%s\n", s->control_source,
+		       s->pause_until ? " until " : "", s->pause_until ? when : "");
+	}
+	if (s->pin_id)
+		printf("  pinned to build %" PRIu64 "%s%s\n", s->pin_id, s->paused ? "" : " by ",
+		       s->paused ? "" : s->control_source);
+	if (s->rollout_id) {
+		long long left = (long long)(s->rollout_at - time(NULL));
+
+		format_time(s->rollout_at, when, sizeof(when));
+		printf("  rollout: build %" PRIu64 " waits for this machine's turn at %s (%s%llds)\n",
+		       s->rollout_id, when, left > 0 ? "in " : "due ", left > 0 ? left : 0);
+	}
 	for (unsigned i = 0; i < s->n_failed; i++)
 		printf("  failed build %" PRIu64 ": %s (not retried)\n", s->failed[i].id,
 		       s->failed[i].path);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "autoscaling.h"
@@ -32,6 +33,7 @@
 #define TAG_LIST_MAX (16 * 1024)
 #define TAG_VALUE_MAX 1024
 #define DEFAULT_HEARTBEAT_S (5 * 60)
+#define AGENT_EXIT_HELD 8       /* hail's exit status for a held profile */
 
 /* Exit statuses, one per kind of failure (README). */
 enum {
@@ -350,6 +352,12 @@ static int run_oneshot(const struct boot_options *o, const struct install_paths 
 	log_info("installing: %s --oneshot --config %s", o->hail, p->config_on_machine);
 	if (child_run(argv, 0, &res) < 0)
 		return hail_fail(e, HAIL_E_NIX, "cannot run %s: %s", o->hail, strerror(res.spawn_errno));
+	if (!res.timed_out && WIFEXITED(res.wait_status) &&
+	    WEXITSTATUS(res.wait_status) == AGENT_EXIT_HELD) {
+		/* a later boot: a hold, a pause or the rollout keeps the build */
+		log_info("the profile is held where it is; the agent decides from here");
+		return 0;
+	}
 	if (!child_succeeded(&res)) {
 		child_describe(&res, how, sizeof(how));
 		return hail_fail(e, HAIL_E_NIX, "%s --oneshot %s", o->hail, how);

@@ -23,6 +23,7 @@ void hydra_job_clear(struct hydra_job *job)
 void hydra_build_clear(struct hydra_build *build)
 {
 	free(build->out_path);
+	free(build->job_name);
 	memset(build, 0, sizeof(*build));
 }
 
@@ -175,6 +176,37 @@ static bool json_is_one(const cJSON *v)
 	return cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1);
 }
 
+/* "PROJECT/JOBSET/JOB" from the build JSON, or NULL when a part is missing
+ * or could not be part of a job URI. */
+static char *job_name(const cJSON *root)
+{
+	static const char *const keys[] = { "project", "jobset", "job" };
+	char name[3 * 256 + 3] = "";
+
+	for (size_t i = 0; i < 3; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
+
+		if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 255 ||
+		    strpbrk(v->valuestring, "/?#%"))
+			return NULL;
+		strcat(name, v->valuestring);
+		if (i < 2)
+			strcat(name, "/");
+	}
+	return strdup(name);
+}
+
+bool hydra_build_of_job(const struct hydra_build *build, const struct hydra_job *job)
+{
+	size_t n, u = strlen(job->uri);
+
+	if (!build->job_name)
+		return true;
+	n = strlen(build->job_name);
+	return u > n + 5 && !memcmp(job->uri + u - n - 5, "/job/", 5) &&
+		!strcmp(job->uri + u - n, build->job_name);
+}
+
 int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 			   struct hydra_build *build, struct hail_errbuf *e)
 {
@@ -222,6 +254,10 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 				id, shown, why);
 		goto out;
 	}
+	v = cJSON_GetObjectItemCaseSensitive(root, "stoptime");
+	if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e12)
+		build->stoptime = (int64_t)v->valuedouble;
+	build->job_name = job_name(root);
 	build->out_path = strdup(path->valuestring);
 	if (!build->out_path) {
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
@@ -230,6 +266,8 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 	build->id = id;
 	ret = 0;
 out:
+	if (ret < 0)
+		hydra_build_clear(build);
 	cJSON_Delete(root);
 	return ret;
 }

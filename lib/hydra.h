@@ -7,6 +7,7 @@
 #ifndef HAIL_HYDRA_H
 #define HAIL_HYDRA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,8 @@ struct hydra_job {
 struct hydra_build {
 	uint64_t id;
 	char *out_path;     /* owned: a valid store path */
+	char *job_name;     /* owned: "PROJECT/JOBSET/JOB", or NULL when not given */
+	int64_t stoptime;   /* when the build finished (Unix time), 0: not given */
 };
 
 /* Accepts http(s)://HOST[:PORT][/PREFIX]/job/PROJECT/JOBSET/JOB with no
@@ -40,6 +43,9 @@ int hydra_latest(struct http_client *http, const struct hydra_job *job, uint64_t
 int hydra_build(struct http_client *http, const struct hydra_job *job, uint64_t id,
 		struct hydra_build *build, struct hail_errbuf *e);
 void hydra_build_clear(struct hydra_build *build);
+
+/* False when the build says it belongs to another job than job. */
+bool hydra_build_of_job(const struct hydra_build *build, const struct hydra_job *job);
 
 /* Pure parsers, for tests and fuzzing. */
 int hydra_parse_build_location(const char *location, uint64_t *id, struct hail_errbuf *e);

@@ -1,0 +1,278 @@
+#include "control.h"
+
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "rfc3339.h"
+#include "ssm.h"
+#include "strutil.h"
+
+#define IMDS_WAIT_MS 2000       /* per poll: IMDS is local or it is down */
+#define TAG_LIST_MAX (16 * 1024)
+#define TAG_VALUE_MAX 256
+#define CONTROL_JSON_MAX 4096
+#define PIN_MAX (1ull << 53)    /* ids stay exact in JSON numbers */
+
+bool control_wanted(const struct settings *set)
+{
+	return set->imds_endpoint || set->control_ssm_parameter;
+}
+
+int control_open(struct control *c, const struct settings *set, struct hail_errbuf *e)
+{
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	c->tags.name = "instance tags";
+	c->fleet.name = "SSM parameter";
+	c->ssm_name = set->control_ssm_parameter;
+	c->aws_endpoint_url = set->aws_endpoint_url;
+	if (c->ssm_name && !ssm_name_valid(c->ssm_name))
+		return hail_fail(e, HAIL_E_USAGE, "control-ssm-parameter: not an SSM parameter name");
+	/* the role's credentials come from IMDS too */
+	ret = imds_open(&c->imds, set->imds_endpoint, 0, e);
+	if (ret < 0)
+		return hail_fail(e, ret, "imds-endpoint: %s", e->msg);
+	c->imds_open = true;
+	return 0;
+}
+
+void control_close(struct control *c)
+{
+	if (c->aws_open)
+		aws_close(&c->aws);
+	if (c->imds_open)
+		imds_close(&c->imds);
+	memset(c, 0, sizeof(*c));
+}
+
+static void trim(char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	memmove(s, s + strspn(s, " \t\r\n"), strlen(s + strspn(s, " \t\r\n")) + 1);
+}
+
+int control_parse_pause(const char *text, struct control_value *v, struct hail_errbuf *e)
+{
+	char buf[TAG_VALUE_MAX], shown[64];
+	time_t until;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	trim(buf);
+	if (!strcasecmp(buf, "true")) {
+		v->pause = true;
+		v->pause_until = 0;
+		return 0;
+	}
+	if (!buf[0] || !strcasecmp(buf, "false")) {
+		v->pause = false;
+		v->pause_until = 0;
+		return 0;
+	}
+	if (rfc3339_parse(buf, &until) == 0) {
+		v->pause = true;
+		v->pause_until = until;
+		return 0;
+	}
+	str_escape(shown, sizeof(shown), text, strlen(text));
+	return hail_fail(e, HAIL_E_USAGE, "pause '%s': not true, false or an RFC 3339 time", shown);
+}
+
+int control_parse_pin(const char *text, struct control_value *v, struct hail_errbuf *e)
+{
+	char buf[TAG_VALUE_MAX], shown[64];
+	unsigned long long id;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	trim(buf);
+	if (!buf[0]) {
+		v->pin = 0;
+		return 0;
+	}
+	if (str_to_u64(buf, 1, PIN_MAX, &id) == 0) {
+		v->pin = id;
+		return 0;
+	}
+	str_escape(shown, sizeof(shown), text, strlen(text));
+	return hail_fail(e, HAIL_E_USAGE, "pin '%s': not a Hydra build id", shown);
+}
+
+int control_parse_fleet_json(const char *text, size_t len, struct control_value *v,
+			     struct hail_errbuf *e)
+{
+	struct control_value next = { 0 };
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	const cJSON *pause = cJSON_GetObjectItemCaseSensitive(doc, "pause");
+	const cJSON *pin = cJSON_GetObjectItemCaseSensitive(doc, "pin");
+	char num[32];
+	int ret = 0;
+
+	if (!cJSON_IsObject(doc)) {
+		ret = hail_fail(e, HAIL_E_USAGE, "not a JSON object");
+		goto out;
+	}
+	if (cJSON_IsBool(pause))
+		next.pause = cJSON_IsTrue(pause);
+	else if (cJSON_IsString(pause))
+		ret = control_parse_pause(pause->valuestring, &next, e);
+	else if (pause && !cJSON_IsNull(pause))
+		ret = hail_fail(e, HAIL_E_USAGE, "pause: not true, false, a time or null");
+	if (ret < 0)
+		goto out;
+	if (cJSON_IsNumber(pin)) {
+		snprintf(num, sizeof(num), "%.0f", pin->valuedouble);
+		if (pin->valuedouble != (double)(unsigned long long)pin->valuedouble ||
+		    control_parse_pin(num, &next, e) < 0)
+			ret = hail_fail(e, HAIL_E_USAGE, "pin: not a Hydra build id");
+	} else if (cJSON_IsString(pin)) {
+		ret = control_parse_pin(pin->valuestring, &next, e);
+	} else if (pin && !cJSON_IsNull(pin)) {
+		ret = hail_fail(e, HAIL_E_USAGE, "pin: not a build id or null");
+	}
+	if (ret == 0)
+		*v = next;
+out:
+	cJSON_Delete(doc);
+	return ret;
+}
+
+/* Logs a source's problem once, and its recovery. */
+static void note_problem(struct control_source *s, const char *problem)
+{
+	if (!strcmp(s->problem, problem))
+		return;
+	if (problem[0])
+		log_warning("%s: %s; keeping what it said before", s->name, problem);
+	else
+		log_info("%s: readable again", s->name);
+	snprintf(s->problem, sizeof(s->problem), "%s", problem);
+}
+
+/* Is key among the listing's lines? */
+static bool listed(const char *list, const char *key)
+{
+	size_t k = strlen(key);
+
+	for (const char *l = list; l && *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (n == k && !memcmp(l, key, n))
+			return true;
+		l = nl ? nl + 1 : l + n;
+	}
+	return false;
+}
+
+/* One tag: its parser runs on the value, or on "" when the tag is gone. */
+static int read_tag(struct control *c, const char *list, const char *key,
+		    int (*parse)(const char *, struct control_value *, struct hail_errbuf *),
+		    struct control_value *v, struct hail_errbuf *e)
+{
+	char path[96], *value = NULL;
+	size_t len;
+	int ret;
+
+	if (!listed(list, key))
+		return parse("", v, e);
+	snprintf(path, sizeof(path), "meta-data/tags/instance/%s", key);
+	ret = imds_get(&c->imds, path, TAG_VALUE_MAX, &value, &len, e);
+	if (ret == HAIL_E_NOT_FOUND)
+		ret = parse("", v, e);          /* removed since the listing */
+	else if (ret == 0)
+		ret = parse(value, v, e);
+	if (ret == HAIL_E_USAGE)
+		hail_fail(e, ret, "tag %s: %s", key, e->msg);
+	free(value);
+	return ret;
+}
+
+static void read_tags(struct control *c)
+{
+	struct control_value next = c->tags.v;
+	struct hail_errbuf e = { "" };
+	char *list = NULL;
+	size_t len;
+	int ret;
+
+	imds_set_wait(&c->imds, IMDS_WAIT_MS);
+	ret = imds_get(&c->imds, "meta-data/tags/instance/", TAG_LIST_MAX, &list, &len, &e);
+	if (ret == HAIL_E_NOT_FOUND) {
+		/* tags are not in this instance's metadata: nothing to obey */
+		memset(&next, 0, sizeof(next));
+		ret = 0;
+	} else if (ret == 0) {
+		ret = read_tag(c, list, "hail:pause", control_parse_pause, &next, &e);
+		if (ret == 0)
+			ret = read_tag(c, list, "hail:pin", control_parse_pin, &next, &e);
+	}
+	free(list);
+	if (ret == 0)
+		c->tags.v = next;
+	note_problem(&c->tags, ret == 0 ? "" : e.msg);
+}
+
+static void read_fleet(struct control *c)
+{
+	struct control_value next = { 0 };
+	struct hail_errbuf e = { "" };
+	char *text = NULL;
+	size_t len = 0;
+	int ret = 0;
+
+	imds_set_wait(&c->imds, IMDS_WAIT_MS);
+	if (!c->aws_open) {
+		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, &e);
+		c->aws_open = ret == 0;
+	}
+	if (ret == 0)
+		ret = ssm_get_parameter(&c->aws, c->ssm_name, &text, &len, &e);
+	if (ret == HAIL_E_NOT_FOUND && c->aws_open) {
+		ret = 0;        /* no parameter: no fleet-wide pause or pin */
+	} else if (ret == 0) {
+		ret = control_parse_fleet_json(text, len, &next, &e);
+		if (ret < 0)
+			hail_fail(&e, ret, "%s: %s", c->ssm_name, e.msg);
+	}
+	free(text);
+	if (ret == 0)
+		c->fleet.v = next;
+	note_problem(&c->fleet, ret == 0 ? "" : e.msg);
+}
+
+static bool pausing(const struct control_value *v, time_t now)
+{
+	return v->pause && (v->pause_until == 0 || now < v->pause_until);
+}
+
+void control_read(struct control *c, time_t now, struct control_decision *d)
+{
+	memset(d, 0, sizeof(*d));
+	read_tags(c);
+	if (c->ssm_name)
+		read_fleet(c);
+	if (pausing(&c->tags.v, now)) {
+		d->paused = true;
+		d->pause_until = c->tags.v.pause_until;
+		snprintf(d->why, sizeof(d->why), "tag hail:pause");
+	} else if (pausing(&c->fleet.v, now)) {
+		d->paused = true;
+		d->pause_until = c->fleet.v.pause_until;
+		snprintf(d->why, sizeof(d->why), "SSM parameter %.120s", c->ssm_name);
+	}
+	if (c->tags.v.pin) {
+		d->pin = c->tags.v.pin;
+		if (!d->paused)
+			snprintf(d->why, sizeof(d->why), "tag hail:pin");
+	} else if (c->fleet.v.pin) {
+		d->pin = c->fleet.v.pin;
+		if (!d->paused)
+			snprintf(d->why, sizeof(d->why), "SSM parameter %.120s", c->ssm_name);
+	}
+}

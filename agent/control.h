@@ -1,0 +1,73 @@
+/* Pause and pin from outside the machine, read at every poll:
+ *
+ *   instance tags (IMDS, updated live by EC2):  hail:pause = true | RFC 3339 time
+ *                                                hail:pin   = a Hydra build id
+ *   the fleet's SSM parameter (one GetParameter per poll):
+ *                                                {"pause": ..., "pin": ...}
+ *
+ * A pause holds the profile where it is, until the time given (or until the
+ * value goes). A pin deploys that build and stays on it. The instance's tags
+ * win over the fleet's parameter for the pin; either one pauses. When a
+ * source cannot be read, or says something malformed, what it said last
+ * stays in force (and the problem is logged once): a control that flickers
+ * with the network would be worse than none. */
+#ifndef HAIL_CONTROL_H
+#define HAIL_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "aws.h"
+#include "error.h"
+#include "imds.h"
+#include "options.h"
+
+/* What one source says. */
+struct control_value {
+	bool pause;
+	time_t pause_until;     /* 0: until the pause is lifted */
+	uint64_t pin;           /* 0: none */
+};
+
+/* One source and how reading it went. */
+struct control_source {
+	const char *name;       /* static: "instance tags", "SSM parameter" */
+	struct control_value v;
+	char problem[256];      /* the last problem logged, "" when fine */
+};
+
+struct control {
+	struct imds imds;
+	bool imds_open;
+	struct aws aws;
+	bool aws_open;
+	const char *ssm_name;           /* borrowed from the settings, or NULL */
+	const char *aws_endpoint_url;   /* borrowed, or NULL */
+	struct control_source tags, fleet;
+};
+
+/* What the agent does this poll. */
+struct control_decision {
+	bool paused;
+	time_t pause_until;             /* 0: indefinitely */
+	uint64_t pin;
+	char why[160];                  /* "tag hail:pause", "SSM parameter /p", "" */
+};
+
+/* True when the settings ask for any outside control. */
+bool control_wanted(const struct settings *set);
+
+int control_open(struct control *c, const struct settings *set, struct hail_errbuf *e);
+void control_close(struct control *c);
+
+/* Reads every source (IMDS is local; SSM once) and decides. Never fails. */
+void control_read(struct control *c, time_t now, struct control_decision *d);
+
+/* Parsers, for tests and fuzzing: 0, or HAIL_E_USAGE with the reason. */
+int control_parse_pause(const char *text, struct control_value *v, struct hail_errbuf *e);
+int control_parse_pin(const char *text, struct control_value *v, struct hail_errbuf *e);
+int control_parse_fleet_json(const char *text, size_t len, struct control_value *v,
+			     struct hail_errbuf *e);
+
+#endif
