@@ -15,6 +15,7 @@
 #define TAG_VALUE_MAX 256
 #define CONTROL_JSON_MAX 4096
 #define PIN_MAX (1ull << 53)    /* ids stay exact in JSON numbers */
+#define CONTROL_USER_AGENT "hail/" HAIL_VERSION
 
 bool control_wanted(const struct settings *set)
 {
@@ -33,7 +34,7 @@ int control_open(struct control *c, const struct settings *set, struct hail_errb
 	if (c->ssm_name && !ssm_name_valid(c->ssm_name))
 		return hail_fail(e, HAIL_E_USAGE, "control-ssm-parameter: not an SSM parameter name");
 	/* the role's credentials come from IMDS too */
-	ret = imds_open(&c->imds, set->imds_endpoint, 0, e);
+	ret = imds_open(&c->imds, set->imds_endpoint, 0, CONTROL_USER_AGENT, e);
 	if (ret < 0)
 		return hail_fail(e, ret, "imds-endpoint: %s", e->msg);
 	c->imds_open = true;
@@ -228,7 +229,7 @@ static void read_fleet(struct control *c)
 
 	imds_set_wait(&c->imds, IMDS_WAIT_MS);
 	if (!c->aws_open) {
-		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, &e);
+		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, CONTROL_USER_AGENT, &e);
 		c->aws_open = ret == 0;
 	}
 	if (ret == 0)

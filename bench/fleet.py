@@ -186,13 +186,23 @@ class Fleet:
         self.profiles = [os.path.join(PROFILE_DIR, name) for name in self.names]
         self.procs = []
         self.starts = 0
+        self.state_files = {}
         os.makedirs(PROFILE_DIR, exist_ok=True)      # nix-env needs the parent
         for name in self.names:
             for d in ("state", "home", "logs"):
                 os.makedirs(os.path.join(root, d, name), exist_ok=True)
 
     def state_file(self, i):
-        return os.path.join(self.root, "state", self.names[i], "state.json")
+        """The agent's state.json: hail keeps it in a directory named after
+        the profile under --state-dir, so it is looked up once it exists."""
+        path = self.state_files.get(i)
+        if path is None:
+            top = os.path.join(self.root, "state", self.names[i])
+            for sub in sorted(os.listdir(top)):
+                if os.path.exists(os.path.join(top, sub, "state.json")):
+                    path = self.state_files[i] = os.path.join(top, sub, "state.json")
+                    break
+        return path
 
     def log_path(self, i):
         return os.path.join(self.root, "logs", self.names[i], f"hail-{self.starts}.log")
@@ -235,11 +245,9 @@ class Fleet:
         wall_time (time.time())."""
         n = 0
         for i in range(self.n):
-            try:
-                if os.stat(self.state_file(i)).st_mtime > wall_time:
-                    n += 1
-            except FileNotFoundError:
-                pass
+            path = self.state_file(i)
+            if path and os.stat(path).st_mtime > wall_time:
+                n += 1
         return n
 
     def wait_polled_since(self, wall_time, timeout, what):

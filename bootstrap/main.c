@@ -28,6 +28,7 @@
 #include "userdata.h"
 
 #define BOOTSTRAP_VERSION "0.3.0"
+#define USER_AGENT "hail-bootstrap/" BOOTSTRAP_VERSION
 #define DEFAULT_WAIT_S (5 * 60)
 #define INSTANCE_ID_MAX 64
 #define TAG_LIST_MAX (16 * 1024)
@@ -305,7 +306,7 @@ static int fleet_setup(struct imds *m, struct aws *aws, struct lifecycle *lc,
 	size_t len;
 	int ret;
 
-	ret = aws_open(aws, m, s->aws_endpoint_url, e);
+	ret = aws_open(aws, m, s->aws_endpoint_url, USER_AGENT, e);
 	if (ret < 0)
 		goto out;
 	if (lifecycle) {
@@ -440,7 +441,7 @@ int main(int argc, char **argv)
 		log_error(0, "cannot initialise");
 		return EXIT_INTERNAL;
 	}
-	if (imds_open(&m, o.imds_endpoint, o.wait_s, &e) < 0) {
+	if (imds_open(&m, o.imds_endpoint, o.wait_s, USER_AGENT, &e) < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_IMDS;
 		goto out;

@@ -65,10 +65,11 @@ static void credentials_drop(struct aws_credentials *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int aws_open(struct aws *a, struct imds *m, const char *endpoint_url, struct hail_errbuf *e)
+int aws_open(struct aws *a, struct imds *m, const char *endpoint_url, const char *user_agent,
+	     struct hail_errbuf *e)
 {
 	struct http_options ho = {
-		.user_agent = "hail",
+		.user_agent = user_agent,
 		.connect_timeout_s = AWS_CONNECT_TIMEOUT_S,
 		.total_timeout_s = AWS_TOTAL_TIMEOUT_S,
 		.should_abort = signals_stop_requested,

@@ -57,8 +57,10 @@ struct aws {
 
 /* Reads the region from IMDS. endpoint_url (may be NULL) overrides every
  * service's endpoint; without it AWS_ENDPOINT_URL_<SERVICE>, then
- * AWS_ENDPOINT_URL, then https://SERVICE.REGION.amazonaws.com. */
-int aws_open(struct aws *a, struct imds *m, const char *endpoint_url, struct hail_errbuf *e);
+ * AWS_ENDPOINT_URL, then https://SERVICE.REGION.amazonaws.com. user_agent is
+ * borrowed for the life of a. */
+int aws_open(struct aws *a, struct imds *m, const char *endpoint_url, const char *user_agent,
+	     struct hail_errbuf *e);
 void aws_close(struct aws *a);
 
 /* Calls operation. body is the JSON document (JSON protocol) or the

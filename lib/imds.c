@@ -24,10 +24,11 @@ static int check_endpoint(const char *url, struct hail_errbuf *e)
 	return hail_fail(e, HAIL_E_USAGE, "IMDS endpoint '%s': not an http(s) URL", shown);
 }
 
-int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct hail_errbuf *e)
+int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, const char *user_agent,
+	      struct hail_errbuf *e)
 {
 	struct http_options ho = {
-		.user_agent = "hail",
+		.user_agent = user_agent,
 		.connect_timeout_s = IMDS_CONNECT_TIMEOUT_S,
 		.total_timeout_s = IMDS_TOTAL_TIMEOUT_S,
 		.should_abort = signals_stop_requested,

@@ -31,8 +31,10 @@ struct imds {
 
 /* Picks the endpoint: flag, else AWS_EC2_METADATA_SERVICE_ENDPOINT, else the
  * IPv4 or (AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6) IPv6 address.
- * HAIL_E_USAGE when AWS_EC2_METADATA_DISABLED=true or the endpoint is bad. */
-int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, struct hail_errbuf *e);
+ * HAIL_E_USAGE when AWS_EC2_METADATA_DISABLED=true or the endpoint is bad.
+ * user_agent is borrowed for the life of m. */
+int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, const char *user_agent,
+	      struct hail_errbuf *e);
 void imds_close(struct imds *m);
 
 /* A new deadline for the retries of the calls that follow: an agent that

@@ -683,14 +683,15 @@ class ControlHandler(Handler):
             return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
         obj = json_object(body)
         if path == "/config":
-            return 200, state.configure(check_config(obj))
+            return 200, state.configure(valid("config", obj, CONFIG))
         with state.lock:
             if path == "/credentials/expire":
                 if obj.get("AccessKeyId") not in state.credentials:
                     raise BadRequest("no such AccessKeyId")
                 state.credentials[obj["AccessKeyId"]]["expired"] = True
             elif path == "/fault":
-                state.faults.append(check_fault(obj))
+                state.faults.append(dict(count=1, **valid("fault", obj, FAULT,
+                                                          ("operation", "code"))))
             elif path == "/fault/clear":
                 state.faults = []
             else:
@@ -708,58 +709,51 @@ def json_object(body):
     return obj
 
 
-def fields(what, obj, allowed, required=(), nullable=()):
-    """Check obj's keys; the required ones and the non-null optional ones in nullable
-    must be non-empty strings."""
-    if not isinstance(obj, dict):
-        raise BadRequest("%s must be an object" % what)
-    if set(obj) - set(allowed):
-        raise BadRequest("%s: unknown fields: %s" % (what, ", ".join(sorted(set(obj) - set(allowed)))))
-    for k in list(required) + [k for k in nullable if obj.get(k) is not None]:
-        if not isinstance(obj.get(k), str) or not obj[k]:
-            raise BadRequest("%s: %r must be a non-empty string" % (what, k))
+def valid(what, obj, spec, required=()):
+    """obj: an object with only spec's fields, the required ones present, each value
+    passing its spec test."""
+    if not isinstance(obj, dict) or set(obj) - set(spec) or set(required) - set(obj):
+        raise BadRequest("%s: want an object with fields %s (%s required)" % (
+            what, ", ".join(spec), ", ".join(required) or "none"))
+    for k, v in obj.items():
+        if not spec[k](v):
+            raise BadRequest("%s: bad value for %r" % (what, k))
     return obj
 
 
-def check_config(obj):
-    fields("config", obj, ("region", "credentials", "parameters", "instances"), (),
-           ("region",))
-    if "region" in obj and not re.fullmatch(r"[a-z0-9-]+", obj["region"] or ""):
-        raise BadRequest('"region" must look like eu-west-1')
-    if not isinstance(obj.get("credentials", []), list):
-        raise BadRequest('"credentials" must be a list')
-    for c in obj.get("credentials", []):
-        fields("credential", c, ("AccessKeyId", "SecretAccessKey", "Token", "expired"),
-               ("AccessKeyId", "SecretAccessKey"), ("Token",))
-        if re.search(r"[/,\s]", c["AccessKeyId"]) or not isinstance(c.get("expired", False), bool):
-            raise BadRequest("credential: AccessKeyId without '/', ',' or spaces; "
-                             "expired a boolean")
-    for what in ("parameters", "instances"):
-        if not isinstance(obj.get(what, {}), dict):
-            raise BadRequest('"%s" must be an object' % what)
-    for name, p in obj.get("parameters", {}).items():
-        fields("parameter " + name, p, ("Type", "Value"), ("Type",))
-        if p["Type"] not in ("String", "StringList", "SecureString") or not isinstance(
-                p.get("Value"), str):
-            raise BadRequest("parameter %s: Type String, StringList or SecureString; Value "
-                             "a string" % name)
-    for iid, i in obj.get("instances", {}).items():
-        fields("instance " + iid, i, ("group", "hook", "state", "health"), ("group",),
-               ("hook", "state"))
-        if i.get("health", "Healthy") not in ("Healthy", "Unhealthy"):
-            raise BadRequest("instance %s: health is Healthy or Unhealthy" % iid)
-    return obj
+def text(v):
+    return isinstance(v, str) and v != ""
 
 
-def check_fault(obj):
-    fields("fault", obj, ("operation", "code", "count"), ("operation", "code"))
-    count = obj.get("count", 1)
-    if (obj["operation"] not in ("any", "GetParameter") + AS_ACTIONS
-            or obj["code"] not in FAULT_CODES
-            or not isinstance(count, int) or isinstance(count, bool) or count < 1):
-        raise BadRequest("fault: operation any, GetParameter or %s; code %s; count >= 1"
-                         % (", ".join(AS_ACTIONS), ", ".join(FAULT_CODES)))
-    return {"operation": obj["operation"], "code": obj["code"], "count": count}
+def text_or_null(v):
+    return v is None or text(v)
+
+
+def all_valid(kind, spec, required):
+    """A test for a list (or name -> object map) of objects that each pass spec."""
+    def test(v):
+        items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else None
+        return items is not None and all(valid("%s %s" % (kind, k), x, spec, required)
+                                         for k, x in items)
+    return test
+
+
+CREDENTIAL = {"AccessKeyId": lambda v: text(v) and not re.search(r"[/,\s]", v),
+              "SecretAccessKey": text, "Token": text_or_null,
+              "expired": lambda v: isinstance(v, bool)}
+PARAMETER = {"Type": lambda v: v in ("String", "StringList", "SecureString"),
+             "Value": lambda v: isinstance(v, str)}
+INSTANCE = {"group": text, "hook": text_or_null, "state": text,
+            "health": lambda v: v in ("Healthy", "Unhealthy")}
+CONFIG = {"region": lambda v: isinstance(v, str) and re.fullmatch(r"[a-z0-9-]+", v),
+          "credentials": all_valid("credential", CREDENTIAL, ("AccessKeyId", "SecretAccessKey")),
+          "parameters": lambda v: isinstance(v, dict) and all_valid(
+              "parameter", PARAMETER, ("Type", "Value"))(v),
+          "instances": lambda v: isinstance(v, dict) and all_valid(
+              "instance", INSTANCE, ("group",))(v)}
+FAULT = {"operation": lambda v: v in ("any", "GetParameter") + AS_ACTIONS,
+         "code": lambda v: v in FAULT_CODES,
+         "count": lambda v: type(v) is int and v >= 1}
 
 
 # ---------------------------------------------------------------------------

@@ -62,7 +62,8 @@ Control server (no auth, JSON out, request bodies capped at 64 KiB):
     POST   /tokens/expire  every token issued so far becomes invalid -> {"expired": N}
     GET    /stats          -> {"requests": [{"method", "path", "status", "token":
                               "none"|"valid"|"invalid", "ttl_header": str|null,
-                              "xff": bool, "fault": MODE|null}, ...]}
+                              "xff": bool, "fault": MODE|null,
+                              "user_agent": str|null}, ...]}
     POST   /stats/reset    clears the request log
 Details beyond the brief:
   - /stats entries appear when a request arrives and are completed when it ends;
@@ -563,7 +564,8 @@ class MainHandler(Handler):
         ttl = self.headers.get(TTL_HEADER)
         xff = self.headers.get("X-Forwarded-For") is not None
         entry = {"method": self.command, "path": path, "status": None, "token": token_state,
-                 "ttl_header": ttl, "xff": xff, "fault": None}
+                 "ttl_header": ttl, "xff": xff, "fault": None,
+                 "user_agent": self.headers.get("User-Agent")}
         state.log_request(entry)
         mode, released = state.take_fail()
         if mode is not None:
