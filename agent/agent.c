@@ -196,7 +196,7 @@ static int health_check(struct agent *a, const char *what, struct hail_errbuf *e
 		 ret == 0 ? "success" : res.timed_out ? "timeout" : "failure");
 	if (ret < 0) {
 		a->st.counters.health_checks_failed++;
-		return hail_fail(e, ret, "health check of %s: %s", what, e->msg);
+		return hail_wrap(e, ret, "health check of %s", what);
 	}
 	log_info("health check of %s passed in %lld.%03llds", what, res.duration_ms / 1000,
 		 res.duration_ms % 1000);
@@ -426,7 +426,7 @@ static int choose_target(struct agent *a, struct hail_errbuf *e)
 					"not of %s", a->ctl.pin, b.job_name, a->job.uri);
 		if (ret < 0) {
 			hydra_build_clear(&b);
-			return hail_fail(e, ret, "pin (%s): %s", a->ctl.why, e->msg);
+			return hail_wrap(e, ret, "pin (%s)", a->ctl.why);
 		}
 		free(a->pin_out);
 		a->pin_out = b.out_path;        /* taken over */

@@ -36,7 +36,7 @@ int control_open(struct control *c, const struct settings *set, struct hail_errb
 	/* the role's credentials come from IMDS too */
 	ret = imds_open(&c->imds, set->imds_endpoint, 0, CONTROL_USER_AGENT, e);
 	if (ret < 0)
-		return hail_fail(e, ret, "imds-endpoint: %s", e->msg);
+		return hail_wrap(e, ret, "imds-endpoint");
 	c->imds_open = true;
 	return 0;
 }
@@ -189,7 +189,7 @@ static int read_tag(struct control *c, const char *list, const char *key,
 	else if (ret == 0)
 		ret = parse(value, v, e);
 	if (ret == HAIL_E_USAGE)
-		hail_fail(e, ret, "tag %s: %s", key, e->msg);
+		hail_wrap(e, ret, "tag %s", key);
 	free(value);
 	return ret;
 }
@@ -239,7 +239,7 @@ static void read_fleet(struct control *c)
 	} else if (ret == 0) {
 		ret = control_parse_fleet_json(text, len, &next, &e);
 		if (ret < 0)
-			hail_fail(&e, ret, "%s: %s", c->ssm_name, e.msg);
+			hail_wrap(&e, ret, "%s", c->ssm_name);
 	}
 	free(text);
 	if (ret == 0)

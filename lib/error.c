@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 const char *hail_err_str(int err)
 {
@@ -31,5 +32,22 @@ int hail_fail(struct hail_errbuf *e, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
 	va_end(ap);
+	return code;
+}
+
+int hail_wrap(struct hail_errbuf *e, int code, const char *fmt, ...)
+{
+	char reason[sizeof(e->msg)];
+	va_list ap;
+	int n;
+
+	if (!e)
+		return code;
+	memcpy(reason, e->msg, sizeof(reason));
+	va_start(ap, fmt);
+	n = vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof(e->msg))
+		snprintf(e->msg + n, sizeof(e->msg) - (size_t)n, ": %s", reason);
 	return code;
 }

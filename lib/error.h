@@ -35,4 +35,8 @@ struct hail_errbuf {
 int hail_fail(struct hail_errbuf *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Puts a context in front of the reason already in e: "CONTEXT: REASON". */
+int hail_wrap(struct hail_errbuf *e, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 #endif
