@@ -46,6 +46,7 @@ JOB = "proj/main/demo"
 
 MOUNT_POINTS = ("/nix", "/etc/nix", "/etc/hail", "/var/lib/hail")
 IMDS_STANDIN = os.path.join(REPO, "tests", "standin", "imds.py")
+AWS_STANDIN = os.path.join(REPO, "tests", "standin", "aws.py")
 BOOTSTRAP = os.path.join(REPO, BUILD, "hail-bootstrap")
 
 BASE_NIX_CONF = """build-users-group =
@@ -215,6 +216,37 @@ class Imds(Standin):
         self.control("POST", "/config", kw)
 
 
+class Aws(Standin):
+    """The AWS API stand-in (tests/standin/aws.py): SSM and Auto Scaling,
+    checking every SigV4 signature with botocore's signer."""
+
+    def __init__(self, root, *args):
+        super().__init__(root, "aws", [AWS_STANDIN, *args])
+
+    def configure(self, **kw):
+        return self.control("POST", "/config", kw)
+
+    def calls(self):
+        return self.control("GET", "/calls")["calls"]
+
+    def instances(self):
+        return self.control("GET", "/instances")["instances"]
+
+    def fault(self, operation, code, count=1):
+        return self.control("POST", "/fault", {"operation": operation, "code": code,
+                                               "count": count})
+
+
+def role_credentials(n=1, hours=6):
+    """Temporary credentials as IMDS hands them out for an instance role."""
+    return {"Code": "Success", "LastUpdated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "Type": "AWS-HMAC", "AccessKeyId": f"ASIAHAILTEST{n:08d}",
+            "SecretAccessKey": f"hail/test+secret{n:04d}/" + "x" * 20,
+            "Token": f"IQoJb3JpZ2luX2VjEHail{n:04d}" + "T" * 40 + "==",
+            "Expiration": time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                        time.gmtime(time.time() + hours * 3600))}
+
+
 class Agent:
     """A hail process started by a Client; its stderr goes to a file."""
 
@@ -361,9 +393,10 @@ class World:
     _builder = None
     _built = {}
 
-    def __init__(self, root, imds=None, **client_kw):
+    def __init__(self, root, imds=None, aws=None, **client_kw):
         self.root = root
         self.imds = Imds(root, *imds) if imds is not None else None
+        self.aws = Aws(root, *aws) if aws is not None else None
         if World._builder is None:
             World._builder = Builder(tempfile.mkdtemp(prefix="hail-builder-"))
         self.builder = World._builder
@@ -379,6 +412,17 @@ class World:
             World._built[key] = self.builder.build(version, **args)
         return World._built[key]
 
+    def give_role(self, n=1, **kw):
+        """An instance role: IMDS hands out credentials that the AWS
+        stand-in knows (with kw such as expired=True); returns them."""
+        creds = role_credentials(n)
+        self.imds.configure(iam_role="hail-node", iam_credentials=creds)
+        known = self.aws.control("GET", "/config")["credentials"]
+        known.append({"AccessKeyId": creds["AccessKeyId"], "Token": creds["Token"],
+                      "SecretAccessKey": creds["SecretAccessKey"], "expired": False, **kw})
+        self.aws.configure(credentials=known)
+        return creds
+
     def publish(self, version, **args):
         out = self.build(version, **args)
         self.hydra.publish(out)
@@ -389,6 +433,8 @@ class World:
         self.hydra.stop()
         if self.imds:
             self.imds.stop()
+        if self.aws:
+            self.aws.stop()
 
 
 def run_tests(tests, only=None):
@@ -405,6 +451,7 @@ def run_tests(tests, only=None):
         start = time.monotonic()
         try:
             world = World(root, imds=getattr(t, "imds_args", None),
+                          aws=getattr(t, "aws_args", None),
                           **getattr(t, "client_kw", {}))
             t(world)
             for a in world.client.agents:

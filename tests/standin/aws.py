@@ -13,18 +13,16 @@ as {"port": N, "control_port": M} once both listen. SIGTERM/SIGINT: clean exit.
 Main server (shared/protocols.md, "AWS APIs for fleet features"). With X-Amz-Target a
 request is SSM's (JSON 1.1), else Auto Scaling's (query API). Errors are in its service's
 shape: {"__type": CODE, "message": M} / <ErrorResponse><Error><Type>Sender|Receiver</Type>
-<Code/><Message/></Error><RequestId/></ErrorResponse>. The first failing check answers:
-  no Authorization: MissingAuthenticationTokenException 400 / MissingAuthenticationToken 403
-  garbled Authorization, no or bad X-Amz-Date: IncompleteSignature(Exception) 400
-  scope service not the request's, region not the configured one, date not X-Amz-Date's;
-      X-Amz-Date over 15 min off: InvalidSignatureException 400 / SignatureDoesNotMatch 403
-  unknown key, X-Amz-Security-Token missing, unexpected or not the key's:
-      UnrecognizedClientException 400 / InvalidClientTokenId 403
-  key marked expired: ExpiredTokenException 400 / ExpiredToken 403
-  token or X-Amz-Date unsigned, SignedHeaders not the headers there, X-Amz-Content-SHA256
-      not the body's, signature mismatch (botocore's SigV4Auth over method, URL as received,
-      body, signed headers, X-Amz-Date): InvalidSignatureException / SignatureDoesNotMatch
-  an armed fault (see /fault)
+<Code/><Message/></Error><RequestId/></ErrorResponse>. The first failing check answers
+(SSM code, all 400 / Auto Scaling code and status): no Authorization: MissingAuthentication-
+TokenException / MissingAuthenticationToken 403; garbled one, no or bad X-Amz-Date:
+IncompleteSignature(Exception) 400; scope service, region or date wrong, X-Amz-Date 15+ min
+off: InvalidSignatureException / SignatureDoesNotMatch 403; unknown key, X-Amz-Security-Token
+missing, unexpected or wrong: UnrecognizedClientException / InvalidClientTokenId 403; key
+expired: ExpiredTokenException / ExpiredToken 403; token or X-Amz-Date unsigned, SignedHeaders
+not the headers there, X-Amz-Content-SHA256 not the body's, signature mismatch (botocore's
+SigV4Auth over method, URL as received, body, signed headers, X-Amz-Date): InvalidSignature-
+Exception / SignatureDoesNotMatch 403; then an armed fault (see /fault).
 POST / X-Amz-Target: AmazonSSM.GetParameter {"Name": N, "WithDecryption": B} -> {"Parameter":
   {"Name", "Type", "Value", "Version", "LastModifiedDate" (epoch s), "ARN", "DataType"}}; a
   SecureString without WithDecryption true has a fake ciphertext (base64) as Value. Unknown
@@ -90,7 +88,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
-from botocore.auth import SigV4Auth
+from botocore.auth import SIGNED_HEADERS_BLACKLIST, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
@@ -212,6 +210,19 @@ def active_action(inst):
 
 # SigV4 verification with botocore's own signer
 
+class Verifier(SigV4Auth):
+    """botocore's SigV4Auth, except that it keeps User-Agent, Expect and X-Amzn-Trace-Id
+    when signed: botocore never signs them, but curl signs every header it is given
+    (CURLOPT_HTTPHEADER) and AWS checks whatever SignedHeaders lists."""
+
+    def headers_to_sign(self, request):
+        headers = super().headers_to_sign(request)
+        for name, value in request.headers.items():
+            if name.lower() in SIGNED_HEADERS_BLACKLIST:
+                headers[name.lower()] = value
+        return headers
+
+
 def parse_authorization(h):
     """[akid, date, region, service, terminator, signed_headers, signature, amz_date, time]"""
     auths = h.get_all("Authorization") or []
@@ -263,7 +274,7 @@ def authenticate(handler, service, body, state):
         if wrong:
             raise ApiError("signature", message)
     tokens = h.get_all("X-Amz-Security-Token") or []
-    token = tokens[0] if len(tokens) == 1 else None
+    token = tokens[0].strip() if len(tokens) == 1 else None
     if cred is None or len(tokens) > 1 or (cred["Token"] or None) != token:
         raise ApiError("unknown_key", "The security token included in the request is invalid.",
                        reason="unknown key" if cred is None else "token missing or wrong")
@@ -287,9 +298,8 @@ def authenticate(handler, service, body, state):
     for name in names:
         for value in h.get_all(name) or []:
             request.headers[name] = value
-    signer = SigV4Auth(Credentials(akid, cred["SecretAccessKey"], token), service, region)
-    # Differs when a signed header is absent, unsorted, upper-case, host is not signed,
-    # or it is one botocore never signs (User-Agent, Expect, X-Amzn-Trace-Id).
+    signer = Verifier(Credentials(akid, cred["SecretAccessKey"], token), service, region)
+    # Differs when a signed header is absent, unsorted or upper-case, or host is unsigned.
     if signer.signed_headers(signer.headers_to_sign(request)) != signed:
         raise ApiError("signature", MSG_SIGNATURE, reason="SignedHeaders is not the sorted "
                        "lower-case list of headers present (host included)")

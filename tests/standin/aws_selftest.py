@@ -28,7 +28,8 @@ from botocore.credentials import Credentials
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REGION = "eu-west-1"
-KEY = ("ASIASELFTEST00000001", "selftest-secret-key-0000000000000000000", "SELFTESTSESSIONTOKEN/+=x")
+KEY = ("ASIASELFTEST00000001", "selftest-secret-key-0000000000000000000",
+       "SELFTESTSESSIONTOKEN/+=x")
 LONG = ("AKIASELFTEST00000002", "selftest-long-term-secret-0000000000000", None)
 DOOMED = ("ASIASELFTEST00000003", "selftest-doomed-secret-000000000000000", "DOOMEDTOKEN")
 SECRET_VALUE = "s3cr3t-parameter-value"
@@ -93,7 +94,8 @@ def asg(params, **kw):
     return signed("autoscaling", body, {"Content-Type": FORM}, **kw)
 
 
-def curl(service, body=None, headers=(), key=KEY, path="/", method="POST"):
+def curl(service, body=None, headers=(), key=KEY, path="/"):
+    """curl --aws-sigv4: POST with a body, GET without one."""
     cmd = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--aws-sigv4",
            "aws:amz:%s:%s" % (REGION, service), "--user", "%s:%s" % key[:2]]
     if key[2]:
@@ -102,8 +104,6 @@ def curl(service, body=None, headers=(), key=KEY, path="/", method="POST"):
         cmd += ["-H", h]
     if body is not None:
         cmd += ["--data-binary", body]
-    if method == "GET":
-        cmd += ["-G"] if body is not None else []
     out = subprocess.run(cmd + [MAIN + path], capture_output=True, text=True, timeout=5)
     text, _, code = out.stdout.rpartition("\n")
     return int(code or 0), text
@@ -257,6 +257,15 @@ def run_tests():
     s, text = curl("ssm", '{"Name": "/hail/config"}', ["x-amz-target: AmazonSSM.GetParameter",
                                                        "content-type: " + JSON11], key=LONG)
     check("curl ssm lower-case headers, long-term key", s == 200, "%d %s" % (s, text[:200]))
+    s, text = curl("ssm", '{"Name": "/hail/config"}', [
+        "X-Amz-Target: AmazonSSM.GetParameter", "Content-Type: " + JSON11,
+        "User-Agent: hail-selftest/1", "Accept: application/json"])
+    check("curl ssm with User-Agent and Accept (curl signs them)", s == 200,
+          "%d %s" % (s, text[:200]))
+    s, text = curl("ssm", '{"Name": "/hail/config"}', [
+        "X-Amz-Target: AmazonSSM.GetParameter", "Content-Type: " + JSON11,
+        "X-Amz-Security-Token:   %s  " % KEY[2]], key=KEY[:2] + (None,))
+    check("curl ssm token header with extra spaces", s == 200, "%d %s" % (s, text[:200]))
     s, text = curl("autoscaling", "Action=RecordLifecycleActionHeartbeat&Version=2011-01-01&"
                    "AutoScalingGroupName=asg&LifecycleHookName=boot&InstanceId=i-0aaaaaaaaaaaaaaa2")
     check("curl as form POST (curl's own Content-Type, unsigned)", s == 200,
@@ -270,10 +279,10 @@ def run_tests():
           and ev == ["RecordLifecycleActionHeartbeat", "CompleteLifecycleAction"],
           "%d %s %s" % (s, text[:300], ev))
     s, text = curl("autoscaling", path="/?Action=DescribeAutoScalingInstances&Version="
-                   "2011-01-01", method="GET")
+                   "2011-01-01")
     check("curl as GET, query already sorted", s == 200, "%d %s" % (s, text[:300]))
     s, text = curl("autoscaling", path="/?Version=2011-01-01&Action=DescribeAutoScalingInstances"
-                   "&InstanceIds.member.1=i-0aaaaaaaaaaaaaaa1", method="GET")
+                   "&InstanceIds.member.1=i-0aaaaaaaaaaaaaaa1")
     # Not a stand-in check: curl 7.88 signs the query string as sent, unsorted, where
     # SigV4 (botocore, AWS) sorts it; such a GET is refused here as AWS refuses it.
     print("INFO curl GET with an unsorted query string: %d %s%s" % (
