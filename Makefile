@@ -97,7 +97,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(AGENT_OBJ) $(BOOT_OBJ) $(LIB_OBJ)
 	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
 
 FUZZ_MAKE = $(MAKE) --no-print-directory CC=clang SANITIZE=0 \
-	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined"
+	CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
 fuzz:
 	$(FUZZ_MAKE) BUILD=build/fuzz fuzzers
 	FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run build/fuzz

@@ -127,8 +127,11 @@ int control_parse_fleet_json(const char *text, size_t len, struct control_value 
 	if (ret < 0)
 		goto out;
 	if (cJSON_IsNumber(pin)) {
-		snprintf(num, sizeof(num), "%.0f", pin->valuedouble);
-		if (pin->valuedouble != (double)(unsigned long long)pin->valuedouble ||
+		double d = pin->valuedouble;
+
+		snprintf(num, sizeof(num), "%.0f", d);
+		/* range first: a cast of an out-of-range double is undefined */
+		if (!(d >= 1 && d <= (double)PIN_MAX) || d != (double)(unsigned long long)d ||
 		    control_parse_pin(num, &next, e) < 0)
 			ret = hail_fail(e, HAIL_E_USAGE, "pin: not a Hydra build id");
 	} else if (cJSON_IsString(pin)) {

@@ -57,7 +57,7 @@ static void wipe_free(char *s)
 	}
 }
 
-static void credentials_drop(struct aws_credentials *c)
+void aws_credentials_drop(struct aws_credentials *c)
 {
 	free(c->access_key_id);
 	wipe_free(c->secret);
@@ -102,7 +102,7 @@ void aws_close(struct aws *a)
 	http_client_free(a->http);
 	free(a->region);
 	free(a->endpoint_url);
-	credentials_drop(&a->creds);
+	aws_credentials_drop(&a->creds);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -116,9 +116,8 @@ static const char *credential_field(const cJSON *o, const char *name, size_t max
 		v->valuestring : NULL;
 }
 
-/* The role's credentials document; errors never quote it. */
-static int parse_credentials(struct aws_credentials *c, const char *json, size_t len,
-			     const char *where, struct hail_errbuf *e)
+int aws_credentials_parse(struct aws_credentials *c, const char *json, size_t len,
+			  const char *where, struct hail_errbuf *e)
 {
 	cJSON *doc = cJSON_ParseWithLength(json, len);
 	const cJSON *code = cJSON_GetObjectItemCaseSensitive(doc, "Code");
@@ -164,7 +163,7 @@ out:
 	}
 	cJSON_Delete(doc);
 	if (ret < 0)
-		credentials_drop(c);
+		aws_credentials_drop(c);
 	return ret;
 }
 
@@ -174,7 +173,7 @@ static int fetch_credentials(struct aws *a, struct hail_errbuf *e)
 	size_t len;
 	int ret;
 
-	credentials_drop(&a->creds);
+	aws_credentials_drop(&a->creds);
 	ret = imds_get(a->imds, "meta-data/iam/security-credentials/", 1024, &list, &len, e);
 	if (ret == HAIL_E_NOT_FOUND)
 		return hail_fail(e, HAIL_E_NOT_FOUND, "this instance has no IAM role "
@@ -190,7 +189,7 @@ static int fetch_credentials(struct aws *a, struct hail_errbuf *e)
 	snprintf(path, sizeof(path), "meta-data/iam/security-credentials/%s", list);
 	ret = imds_get(a->imds, path, CREDENTIALS_MAX, &doc, &len, e);
 	if (ret == 0)
-		ret = parse_credentials(&a->creds, doc, len, path, e);
+		ret = aws_credentials_parse(&a->creds, doc, len, path, e);
 	if (ret == 0)
 		a->credential_fetches++;
 out:
@@ -377,7 +376,7 @@ int aws_call(struct aws *a, const struct aws_service *svc, const char *operation
 				/* the role's credentials rotated under us */
 				log_info("%s %s: %s; fetching new credentials from IMDS", svc->name,
 					 operation, code);
-				credentials_drop(&a->creds);
+				aws_credentials_drop(&a->creds);
 				refreshed = true;
 				continue;
 			}

@@ -73,4 +73,10 @@ int aws_call(struct aws *a, const struct aws_service *svc, const char *operation
 	     const char *body, size_t max, char **answer, char code[AWS_CODE_MAX],
 	     struct hail_errbuf *e);
 
+/* Reads the role's credentials document from IMDS into c; errors name
+ * where, never quote the document. For tests and fuzzing too. */
+int aws_credentials_parse(struct aws_credentials *c, const char *json, size_t len,
+			  const char *where, struct hail_errbuf *e);
+void aws_credentials_drop(struct aws_credentials *c);
+
 #endif

@@ -1,0 +1,27 @@
+/* libFuzzer: what comes back from IMDS and AWS: the role's credentials
+ * document and the Auto Scaling XML answers. */
+#include <stdint.h>
+#include <string.h>
+
+#include "aws.h"
+#include "xmltext.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct aws_credentials c = { 0 };
+	struct hail_errbuf e;
+	char buf[64];
+
+	if (aws_credentials_parse(&c, (const char *)data, size, "fuzz", &e) == 0) {
+		/* what passes goes into a header line: no line breaks */
+		if (strpbrk(c.token, "\r\n") || strpbrk(c.access_key_id, "\r\n"))
+			__builtin_trap();
+		aws_credentials_drop(&c);
+	}
+	if (xml_element_text((const char *)data, size, "Code", buf, sizeof(buf)) == 0 &&
+	    strlen(buf) >= sizeof(buf))
+		__builtin_trap();
+	return 0;
+}
