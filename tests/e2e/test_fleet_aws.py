@@ -150,6 +150,19 @@ test_wrong_secret_is_refused_and_not_shown.imds_args = []
 test_wrong_secret_is_refused_and_not_shown.aws_args = []
 
 
+def test_unknown_key_is_refused(w):
+    w.publish(1)
+    creds = fleet(w)
+    w.imds.configure(iam_credentials=dict(creds, AccessKeyId="ASIAUNKNOWNKEY000001"))
+    rc, log = bootstrap(w)
+    assert rc == 8, log
+    assert "ssm GetParameter: UnrecognizedClientException (HTTP 400)" in log, log
+    no_secrets(log, creds)
+test_unknown_key_is_refused.client_kw = FRESH
+test_unknown_key_is_refused.imds_args = []
+test_unknown_key_is_refused.aws_args = []
+
+
 def test_throttling_is_retried_with_backoff(w):
     out = w.publish(1)
     fleet(w)
