@@ -391,18 +391,18 @@ static void read_control(struct agent *a)
 	a->st.paused = d->paused;
 	a->st.pause_until = d->pause_until;
 	a->st.pin_id = d->pin;
-	snprintf(a->st.control_source, sizeof(a->st.control_source), "%s", d->why);
+	snprintf(a->st.control_source, sizeof(a->st.control_source), "%s",
+		 d->paused ? d->pause_why : d->pin_why);
 	if (d->paused && d->pause_until)
 		rfc3339_format(d->pause_until, until, sizeof(until));
 	if (d->paused && !was_paused)
-		log_info("paused by %s%s%s: not adopting new builds", d->why,
+		log_info("paused by %s%s%s: not adopting new builds", d->pause_why,
 			 until[0] ? " until " : "", until);
 	else if (!d->paused && was_paused)
 		log_info("pause lifted");
 	if (d->pin != was_pin) {
 		if (d->pin)
-			log_info("pinned to build %" PRIu64 " (%s)", d->pin,
-				 d->paused ? "a pause is in force too" : d->why);
+			log_info("pinned to build %" PRIu64 " (%s)", d->pin, d->pin_why);
 		else
 			log_info("pin lifted: following the latest build again");
 	}
@@ -412,8 +412,8 @@ static void read_control(struct agent *a)
  * fetched once, and must be a successful build of the same job. */
 static int choose_target(struct agent *a, struct hail_errbuf *e)
 {
-	struct hydra_build b;
-	int ret;
+	struct hydra_build b = { 0 };
+	int ret = 0;
 
 	a->target_id = a->latest_id;
 	a->target_out = a->latest_out;
@@ -423,20 +423,22 @@ static int choose_target(struct agent *a, struct hail_errbuf *e)
 		ret = hydra_build(a->http, &a->job, a->ctl.pin, &b, e);
 		if (ret == 0 && !hydra_build_of_job(&b, &a->job))
 			ret = hail_fail(e, HAIL_E_USAGE, "pinned build %" PRIu64 " is of job %s, "
-					"not of %s", a->ctl.pin, b.job_name, a->job.uri);
+					"not of %s", a->ctl.pin, b.job_name ? b.job_name : "(not given)",
+					a->job.uri);
 		if (ret < 0) {
-			hydra_build_clear(&b);
-			return hail_wrap(e, ret, "pin (%s)", a->ctl.why);
+			hail_wrap(e, ret, "pin (%s)", a->ctl.pin_why);
+			goto out;
 		}
 		free(a->pin_out);
 		a->pin_out = b.out_path;        /* taken over */
 		b.out_path = NULL;
 		a->pin_id = a->ctl.pin;
-		hydra_build_clear(&b);
 	}
 	a->target_id = a->pin_id;
 	a->target_out = a->pin_out;
-	return 0;
+out:
+	hydra_build_clear(&b);
+	return ret;
 }
 
 /* Is it this machine's turn for the target build? A machine that has no
@@ -570,21 +572,25 @@ int agent_run_oneshot(struct agent *a)
 	record_poll(a, ret, &out, &e);
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
-	if (out.held || out.waiting)
-		return log_error(HAIL_E_HELD, "%s is %s: not on build %" PRIu64, a->profile,
-				 a->st.mode, a->target_id);
 	if (out.switched)
 		return 0;
-	/* Already current: activate anyway, so that a oneshot run at boot
-	 * leaves the service set up, as hail 0.2's start-up activation does. */
+	/* Not switched (current, or held where it is): activate what is there
+	 * anyway, so that a oneshot run at boot leaves the service set up, as
+	 * hail 0.2's start-up activation does. */
+	if ((out.held || out.waiting) && access(a->profile, F_OK) < 0)
+		goto held;      /* nothing there to activate */
 	ret = profile_lock(a->profile, lock_wait_s(a), &lock_fd, &e);
 	if (ret == 0) {
-		ret = activate(a, a->target_id, "the current build", &e);
+		ret = activate(a, a->st.deployed_id, "the current build", &e);
 		close(lock_fd);
 		state_save(a->state_path, &a->st, false, &e);
 	}
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
+held:
+	if (out.held || out.waiting)
+		return log_error(HAIL_E_HELD, "%s is %s: not on build %" PRIu64, a->profile,
+				 a->st.mode, a->target_id);
 	return 0;
 }
 

@@ -9,6 +9,7 @@
 #include "rfc3339.h"
 #include "ssm.h"
 #include "strutil.h"
+#include "url.h"
 
 #define IMDS_WAIT_MS 2000       /* per poll: IMDS is local or it is down */
 #define TAG_LIST_MAX (16 * 1024)
@@ -33,6 +34,9 @@ int control_open(struct control *c, const struct settings *set, struct hail_errb
 	c->aws_endpoint_url = set->aws_endpoint_url;
 	if (c->ssm_name && !ssm_name_valid(c->ssm_name))
 		return hail_fail(e, HAIL_E_USAGE, "control-ssm-parameter: not an SSM parameter name");
+	if (c->aws_endpoint_url && !url_is_secure_endpoint(c->aws_endpoint_url))
+		return hail_fail(e, HAIL_E_USAGE, "aws-endpoint-url: not an https URL (http only "
+				 "to this machine), or it holds a user, query or fragment");
 	/* the role's credentials come from IMDS too */
 	ret = imds_open(&c->imds, set->imds_endpoint, 0, CONTROL_USER_AGENT, e);
 	if (ret < 0)
@@ -108,12 +112,16 @@ int control_parse_fleet_json(const char *text, size_t len, struct control_value 
 			     struct hail_errbuf *e)
 {
 	struct control_value next = { 0 };
-	cJSON *doc = cJSON_ParseWithLength(text, len);
+	cJSON *doc = len <= CONTROL_JSON_MAX ? cJSON_ParseWithLength(text, len) : NULL;
 	const cJSON *pause = cJSON_GetObjectItemCaseSensitive(doc, "pause");
 	const cJSON *pin = cJSON_GetObjectItemCaseSensitive(doc, "pin");
 	char num[32];
 	int ret = 0;
 
+	if (len > CONTROL_JSON_MAX) {
+		ret = hail_fail(e, HAIL_E_USAGE, "larger than %d bytes", CONTROL_JSON_MAX);
+		goto out;
+	}
 	if (!cJSON_IsObject(doc)) {
 		ret = hail_fail(e, HAIL_E_USAGE, "not a JSON object");
 		goto out;
@@ -264,19 +272,17 @@ void control_read(struct control *c, time_t now, struct control_decision *d)
 	if (pausing(&c->tags.v, now)) {
 		d->paused = true;
 		d->pause_until = c->tags.v.pause_until;
-		snprintf(d->why, sizeof(d->why), "tag hail:pause");
+		snprintf(d->pause_why, sizeof(d->pause_why), "tag hail:pause");
 	} else if (pausing(&c->fleet.v, now)) {
 		d->paused = true;
 		d->pause_until = c->fleet.v.pause_until;
-		snprintf(d->why, sizeof(d->why), "SSM parameter %.120s", c->ssm_name);
+		snprintf(d->pause_why, sizeof(d->pause_why), "SSM parameter %.120s", c->ssm_name);
 	}
 	if (c->tags.v.pin) {
 		d->pin = c->tags.v.pin;
-		if (!d->paused)
-			snprintf(d->why, sizeof(d->why), "tag hail:pin");
+		snprintf(d->pin_why, sizeof(d->pin_why), "tag hail:pin");
 	} else if (c->fleet.v.pin) {
 		d->pin = c->fleet.v.pin;
-		if (!d->paused)
-			snprintf(d->why, sizeof(d->why), "SSM parameter %.120s", c->ssm_name);
+		snprintf(d->pin_why, sizeof(d->pin_why), "SSM parameter %.120s", c->ssm_name);
 	}
 }

@@ -52,7 +52,8 @@ struct control_decision {
 	bool paused;
 	time_t pause_until;             /* 0: indefinitely */
 	uint64_t pin;
-	char why[160];                  /* "tag hail:pause", "SSM parameter /p", "" */
+	char pause_why[160];            /* "tag hail:pause", "SSM parameter /p", "" */
+	char pin_why[160];              /* "tag hail:pin", "SSM parameter /p", "" */
 };
 
 /* True when the settings ask for any outside control. */

@@ -199,11 +199,14 @@ char *state_to_json(const struct agent_state *s)
 	return w.buf;
 }
 
+/* A count, id or time from our own file, which may be old or damaged: in
+ * range before any cast (an out-of-range cast is undefined). */
 static double num(const cJSON *o, const char *key)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-	return cJSON_IsNumber(v) && v->valuedouble >= 0 ? v->valuedouble : 0;
+	return cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 9007199254740992.0 ?
+		v->valuedouble : 0;
 }
 
 /* A store path from our own file is still checked: the file may be old. */
@@ -222,6 +225,30 @@ static void copy_string(char *dst, size_t size, const cJSON *o, const char *key)
 
 	if (cJSON_IsString(v))
 		snprintf(dst, size, "%s", v->valuestring);
+}
+
+static void read_health_check(const cJSON *h, struct agent_state *s)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(h, "exit-status");
+
+	copy_string(s->health_result, sizeof(s->health_result), h, "result");
+	s->health_ms = (long long)num(h, "duration-ms");
+	s->health_exit = cJSON_IsNumber(x) && x->valuedouble >= -1 && x->valuedouble <= 255 ?
+		(int)x->valuedouble : -1;
+}
+
+/* The pause or pin in force, and the build waiting for its rollout turn. */
+static void read_control(const cJSON *o, struct agent_state *s)
+{
+	const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(o, "control");
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rollout");
+
+	s->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl, "paused"));
+	s->pause_until = (time_t)num(ctl, "pause-until");
+	s->pin_id = (uint64_t)num(ctl, "pinned-build-id");
+	copy_string(s->control_source, sizeof(s->control_source), ctl, "source");
+	s->rollout_id = (uint64_t)num(r, "build-id");
+	s->rollout_at = (time_t)num(r, "adopt-at");
 }
 
 int state_from_json(const char *text, size_t len, struct agent_state *s, struct hail_errbuf *e)
@@ -256,25 +283,8 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->activation_ms = (long long)num(act, "duration-ms");
 	s->activation_id = (uint64_t)num(act, "build-id");
 	s->activation_time = (time_t)num(act, "time");
-	{
-		const cJSON *h = cJSON_GetObjectItemCaseSensitive(act, "health-check");
-		const cJSON *x = cJSON_GetObjectItemCaseSensitive(h, "exit-status");
-
-		copy_string(s->health_result, sizeof(s->health_result), h, "result");
-		s->health_ms = (long long)num(h, "duration-ms");
-		s->health_exit = cJSON_IsNumber(x) ? (int)x->valuedouble : -1;
-	}
-	{
-		const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(o, "control");
-		const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rollout");
-
-		s->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl, "paused"));
-		s->pause_until = (time_t)num(ctl, "pause-until");
-		s->pin_id = (uint64_t)num(ctl, "pinned-build-id");
-		copy_string(s->control_source, sizeof(s->control_source), ctl, "source");
-		s->rollout_id = (uint64_t)num(r, "build-id");
-		s->rollout_at = (time_t)num(r, "adopt-at");
-	}
+	read_health_check(cJSON_GetObjectItemCaseSensitive(act, "health-check"), s);
+	read_control(o, s);
 	failed = cJSON_GetObjectItemCaseSensitive(o, "failed");
 	cJSON_ArrayForEach(f, failed) {
 		char *p = path_or_null(f, "store-path");

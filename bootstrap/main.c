@@ -35,6 +35,7 @@
 #define TAG_VALUE_MAX 1024
 #define DEFAULT_HEARTBEAT_S (5 * 60)
 #define AGENT_EXIT_HELD 8       /* hail's exit status for a held profile */
+#define LIFECYCLE_IMDS_WAIT_MS 30000
 
 /* Exit statuses, one per kind of failure (README). */
 enum {
@@ -259,6 +260,7 @@ static void send_heartbeat(void)
 	if (!lc || now - lc->last_heartbeat_ms < (long long)lc->heartbeat_s * 1000)
 		return;
 	lc->last_heartbeat_ms = now;
+	imds_set_wait(lc->aws->imds, LIFECYCLE_IMDS_WAIT_MS);   /* --wait ran out long ago */
 	if (asg_heartbeat(lc->aws, lc->group, lc->hook, lc->instance_id, &e) < 0)
 		log_warning("lifecycle heartbeat: %s", e.msg);
 	else
@@ -275,6 +277,7 @@ static int report_outcome(struct lifecycle *lc, bool ok, bool report_health,
 
 	if (!lc->aws)
 		return 0;
+	imds_set_wait(lc->aws->imds, LIFECYCLE_IMDS_WAIT_MS);   /* for fresh credentials */
 	if (lc->hook && lc->group) {
 		ret = asg_complete(lc->aws, lc->group, lc->hook, lc->instance_id, ok, e);
 		if (ret == HAIL_E_NOT_FOUND) {
@@ -462,8 +465,8 @@ int main(int argc, char **argv)
 	log_info("instance %s follows %s (from %s) into profile %s after %u IMDS requests",
 		 instance_id, s.job_uri, s.job_uri_source, s.profile, m.requests);
 
-	if (boot_settings_use_aws(&s)) {
-		/* --root writes the files only: no lifecycle calls */
+	/* --root writes the files only: SSM for the netrc, no lifecycle calls */
+	if (s.netrc_ssm_parameter || (boot_settings_use_aws(&s) && !o.root[0])) {
 		status = fleet_setup(&m, &aws, &lc, &s, instance_id, !o.root[0], &e);
 		if (status != EXIT_OK)
 			goto report;
@@ -501,6 +504,12 @@ int main(int argc, char **argv)
 		log_error(0, "%s", e.msg);
 		status = EXIT_WRITE;
 	}
+	/* the agent runs before the group puts the instance in service; an
+	 * exec hand-off can only come last */
+	if (o.handoff != HANDOFF_EXEC && handoff(&o, &paths, s.profile, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_HANDOFF;
+	}
 report:
 	/* after the record: a replaced instance leaves its reason behind */
 	if (report_outcome(&lc, status == EXIT_OK, s.report_health, &e) < 0) {
@@ -508,9 +517,7 @@ report:
 		if (status == EXIT_OK)
 			status = EXIT_AWS;
 	}
-	if (!installed)
-		goto out;
-	if (handoff(&o, &paths, s.profile, &e) < 0) {
+	if (installed && o.handoff == HANDOFF_EXEC && handoff(&o, &paths, s.profile, &e) < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_HANDOFF;
 	}

@@ -164,10 +164,6 @@ static int set_string(char **dst, const char *src, const char *v, bool (*valid)(
 	return *dst ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 }
 
-static bool http_url_valid(const char *v)
-{
-	return url_is_http(v) && !strchr(v, '@');
-}
 
 static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char *src,
 			 struct hail_errbuf *e)
@@ -195,8 +191,8 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 		return set_string(&s->autoscaling_group, src, v, asg_name_valid,
 				  "an Auto Scaling group name", e);
 	if (!strcmp(key, "aws-endpoint-url"))
-		return set_string(&s->aws_endpoint_url, src, v, http_url_valid,
-				  "an http(s) URL without credentials", e);
+		return set_string(&s->aws_endpoint_url, src, v, url_is_secure_endpoint,
+				  "an https URL (http only to this machine) without credentials", e);
 	if (!strcmp(key, "lifecycle-heartbeat"))
 		return period_parse(v, &s->lifecycle_heartbeat_s) < 0 ?
 			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;

@@ -79,8 +79,9 @@ int aws_open(struct aws *a, struct imds *m, const char *endpoint_url, const char
 
 	memset(a, 0, sizeof(*a));
 	a->imds = m;
-	if (endpoint_url && !url_is_http(endpoint_url))
-		return hail_fail(e, HAIL_E_USAGE, "aws-endpoint-url: not an http(s) URL");
+	if (endpoint_url && !url_is_secure_endpoint(endpoint_url))
+		return hail_fail(e, HAIL_E_USAGE, "aws-endpoint-url: not an https URL (http only "
+				 "to this machine), or it holds a user, query or fragment");
 	if (endpoint_url && !(a->endpoint_url = strdup(endpoint_url)))
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	ret = imds_get(m, "meta-data/placement/region", REGION_MAX, &a->region, &len, e);
@@ -167,19 +168,19 @@ out:
 	return ret;
 }
 
-static int fetch_credentials(struct aws *a, struct hail_errbuf *e)
+/* The role's current credentials into *c (left empty on failure). */
+static int fetch_credentials(struct aws *a, struct aws_credentials *c, struct hail_errbuf *e)
 {
 	char path[128], *list = NULL, *doc = NULL;
-	size_t len;
+	size_t len = 0;
 	int ret;
 
-	aws_credentials_drop(&a->creds);
 	ret = imds_get(a->imds, "meta-data/iam/security-credentials/", 1024, &list, &len, e);
 	if (ret == HAIL_E_NOT_FOUND)
-		return hail_fail(e, HAIL_E_NOT_FOUND, "this instance has no IAM role "
-				 "(meta-data/iam/security-credentials/ is not there)");
+		ret = hail_fail(e, HAIL_E_NOT_FOUND, "this instance has no IAM role "
+				"(meta-data/iam/security-credentials/ is not there)");
 	if (ret < 0)
-		return ret;
+		goto out;
 	list[strcspn(list, "\r\n")] = '\0';
 	if (!all_chars(list, 1, ROLE_MAX, "+=,.@_-")) {
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "meta-data/iam/security-credentials/: "
@@ -189,7 +190,7 @@ static int fetch_credentials(struct aws *a, struct hail_errbuf *e)
 	snprintf(path, sizeof(path), "meta-data/iam/security-credentials/%s", list);
 	ret = imds_get(a->imds, path, CREDENTIALS_MAX, &doc, &len, e);
 	if (ret == 0)
-		ret = aws_credentials_parse(&a->creds, doc, len, path, e);
+		ret = aws_credentials_parse(c, doc, len, path, e);
 	if (ret == 0)
 		a->credential_fetches++;
 out:
@@ -200,11 +201,28 @@ out:
 	return ret;
 }
 
+/* Fresh credentials when fewer than 15 minutes are left; when IMDS does not
+ * give new ones, the old ones serve as long as they last (as botocore). */
 static int ensure_credentials(struct aws *a, struct hail_errbuf *e)
 {
-	if (a->creds.access_key_id && a->creds.expiration - time(NULL) > CREDENTIALS_REFRESH_S)
+	struct aws_credentials fresh = { 0 };
+	time_t left = a->creds.expiration - time(NULL);
+	int ret;
+
+	if (a->creds.access_key_id && left > CREDENTIALS_REFRESH_S)
 		return 0;
-	return fetch_credentials(a, e);
+	ret = fetch_credentials(a, &fresh, e);
+	if (ret == 0) {
+		aws_credentials_drop(&a->creds);
+		a->creds = fresh;
+		return 0;
+	}
+	if (a->creds.access_key_id && left > 0 && ret != HAIL_E_INTERRUPTED) {
+		log_warning("%s; using the role's credentials for their last %llds", e->msg,
+			    (long long)left);
+		return 0;
+	}
+	return ret;
 }
 
 static char *endpoint_for(const struct aws *a, const struct aws_service *svc)
@@ -220,10 +238,11 @@ static char *endpoint_for(const struct aws *a, const struct aws_service *svc)
 		snprintf(buf, sizeof(buf), "https://%s.%s.amazonaws.com/", svc->name, a->region);
 		url = buf;
 	}
-	return url_is_http(url) ? strdup(url) : NULL;
+	return url_is_secure_endpoint(url) ? strdup(url) : NULL;
 }
 
-/* The service's own error code: JSON {"__type": "...#Code"} or XML <Code>. */
+/* The service's own error code: JSON {"__type": "...#Code"} or XML <Code>;
+ * "HTTPnnn" when there is none. */
 static void error_code(const struct aws_service *svc, const struct http_response *res,
 		       char code[AWS_CODE_MAX], char *message, size_t msize)
 {
@@ -280,11 +299,14 @@ static bool is_retryable_code(const char *code, long status)
 }
 
 /* Some services quote the string to sign, which holds the session token, in
- * their refusal of a signature: such messages are never shown. */
-static bool message_is_safe(const char *code)
+ * their refusal of a signature: such messages, and any without a code of
+ * the service's own or holding a credential, are never shown. */
+static bool message_is_safe(const struct aws *a, const char *code, const char *message)
 {
-	return !strstr(code, "Signature") && !strstr(code, "Token") &&
-		!strstr(code, "Client") && !strstr(code, "Auth");
+	return strncmp(code, "HTTP", 4) && !strstr(code, "Signature") && !strstr(code, "Token") &&
+		!strstr(code, "Client") && !strstr(code, "Auth") &&
+		!(a->creds.token && strstr(message, a->creds.token)) &&
+		!(a->creds.access_key_id && strstr(message, a->creds.access_key_id));
 }
 
 /* One signed POST. Returns 0 (res filled, any status) or a transfer error. */
@@ -334,7 +356,8 @@ int aws_call(struct aws *a, const struct aws_service *svc, const char *operation
 	code[0] = '\0';
 	if (!url)
 		return hail_fail(e, HAIL_E_USAGE, "%s: the endpoint URL (%s or AWS_ENDPOINT_URL) "
-				 "is not an http(s) URL", svc->name, svc->env_endpoint);
+				 "is not an https URL (http only to this machine)", svc->name,
+				 svc->env_endpoint);
 	if (svc->protocol == AWS_PROTOCOL_QUERY) {
 		size_t n = strlen(operation) + strlen(svc->api_version) + strlen(body) + 32;
 
@@ -368,16 +391,18 @@ int aws_call(struct aws *a, const struct aws_service *svc, const char *operation
 		}
 		if (ret == 0) {
 			error_code(svc, &res, code, message, sizeof(message));
+			if (!message_is_safe(a, code, message))
+				message[0] = '\0';
 			ret = hail_fail(e, HAIL_E_HTTP, "%s %s: %s (HTTP %ld)%s%s", svc->name,
-					operation, code, res.status,
-					message[0] && message_is_safe(code) ? ": " : "",
-					message_is_safe(code) ? message : "");
+					operation, code, res.status, message[0] ? ": " : "", message);
 			if (is_expired_code(code) && !refreshed) {
-				/* the role's credentials rotated under us */
+				/* the role's credentials rotated under us: once more
+				 * with new ones, not counted as an attempt */
 				log_info("%s %s: %s; fetching new credentials from IMDS", svc->name,
 					 operation, code);
 				aws_credentials_drop(&a->creds);
 				refreshed = true;
+				attempt--;
 				continue;
 			}
 			if (!is_retryable_code(code, res.status))

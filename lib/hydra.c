@@ -181,18 +181,21 @@ static bool json_is_one(const cJSON *v)
 static char *job_name(const cJSON *root)
 {
 	static const char *const keys[] = { "project", "jobset", "job" };
-	char name[3 * 256 + 3] = "";
+	const char *part[3];
+	char name[3 * 256 + 3];
 
 	for (size_t i = 0; i < 3; i++) {
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, keys[i]);
 
-		if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 255 ||
-		    strpbrk(v->valuestring, "/?#%"))
+		if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) > 255)
 			return NULL;
-		strcat(name, v->valuestring);
-		if (i < 2)
-			strcat(name, "/");
+		/* what could not be in a job URI, nor forge a log line */
+		for (const unsigned char *c = (const unsigned char *)v->valuestring; *c; c++)
+			if (*c <= ' ' || *c == 0x7f || strchr("/?#%", *c))
+				return NULL;
+		part[i] = v->valuestring;
 	}
+	snprintf(name, sizeof(name), "%s/%s/%s", part[0], part[1], part[2]);
 	return strdup(name);
 }
 
@@ -201,7 +204,7 @@ bool hydra_build_of_job(const struct hydra_build *build, const struct hydra_job 
 	size_t n, u = strlen(job->uri);
 
 	if (!build->job_name)
-		return true;
+		return false;       /* cannot tell: not good enough for a pin */
 	n = strlen(build->job_name);
 	return u > n + 5 && !memcmp(job->uri + u - n - 5, "/job/", 5) &&
 		!strcmp(job->uri + u - n, build->job_name);
@@ -334,6 +337,7 @@ int hydra_build(struct http_client *http, const struct hydra_job *job, uint64_t 
 	struct hail_errbuf why;
 	int ret;
 
+	memset(build, 0, sizeof(*build));
 	snprintf(idstr, sizeof(idstr), "%" PRIu64, id);
 	if (snprintf(url, sizeof(url), "%s/build/%s", job->base, idstr) >= (int)sizeof(url))
 		return hail_fail(e, HAIL_E_USAGE, "job-uri too long");

@@ -44,7 +44,7 @@ int hydra_build(struct http_client *http, const struct hydra_job *job, uint64_t 
 		struct hydra_build *build, struct hail_errbuf *e);
 void hydra_build_clear(struct hydra_build *build);
 
-/* False when the build says it belongs to another job than job. */
+/* True when the build says it belongs to job (false when it does not say). */
 bool hydra_build_of_job(const struct hydra_build *build, const struct hydra_job *job);
 
 /* Pure parsers, for tests and fuzzing. */

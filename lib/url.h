@@ -8,4 +8,9 @@
 /* True when url parses and its scheme is http or https. */
 bool url_is_http(const char *url);
 
+/* True for an endpoint fit to receive signed AWS requests, whose headers
+ * carry the session token: https, or http to this machine only (tests, a
+ * local proxy); no user:password, query or fragment. */
+bool url_is_secure_endpoint(const char *url);
+
 #endif

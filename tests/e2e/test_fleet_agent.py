@@ -225,6 +225,32 @@ def test_malformed_tag_keeps_what_was_said_before(w):
 test_malformed_tag_keeps_what_was_said_before.imds_args = TAGS
 
 
+def test_pin_to_a_build_that_does_not_exist(w):
+    v1 = w.publish(1)
+    agent = tagged_agent(w)
+    agent.wait_log(r"activated build 1 ")
+    w.imds.set_tags({"hail:pin": "99"})
+    agent.wait_log(r"pin \(tag hail:pin\): GET .*/build/99: HTTP 404")
+    assert w.client.profile_target() == v1
+    w.imds.set_tags({})
+    agent.wait_log(r"pin lifted")
+    assert agent.stop() == 0
+test_pin_to_a_build_that_does_not_exist.imds_args = TAGS
+
+
+def test_oneshot_while_paused_activates_what_is_there(w):
+    """At boot the service must be set up even when the fleet is paused."""
+    v1 = w.publish(1)
+    assert w.client.oneshot()[0] == 0
+    w.publish(2)
+    w.imds.set_tags({"hail:pause": "true"})
+    rc, log = w.client.oneshot("--imds-endpoint", w.imds.url)
+    assert rc == 8 and "is paused: not on build 2" in log, log
+    assert w.client.profile_target() == v1
+    assert w.client.activation_log() == ["1", "1"], log
+test_oneshot_while_paused_activates_what_is_there.imds_args = TAGS
+
+
 def test_pin_to_another_jobs_build_is_refused(w):
     w.publish(1)
     other = w.build(9)

@@ -252,6 +252,27 @@ test_heartbeats_while_the_first_pull_is_slow.imds_args = []
 test_heartbeats_while_the_first_pull_is_slow.aws_args = []
 
 
+def test_no_continue_when_the_agent_unit_cannot_start(w):
+    """The systemd hand-off comes before CONTINUE: an instance whose agent
+    does not run is not put in service."""
+    w.publish(1)
+    fleet(w, **{"lifecycle-hook": HOOK, "autoscaling-group": GROUP})
+    bindir = os.path.join(w.root, "bin")
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, "systemctl"), "w") as f:
+        f.write("#!/bin/sh\necho 'Failed to enable unit' >&2\nexit 1\n")
+    os.chmod(os.path.join(bindir, "systemctl"), 0o755)
+    env = w.client.env(PATH=bindir + ":" + os.environ["PATH"])
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--wait", "10s", "--hail", HAIL,
+                           env=env)
+    rc = a.wait(60)
+    assert rc == 7, a.text()
+    assert events(w) == ["CompleteLifecycleAction:ABANDON"], events(w)
+test_no_continue_when_the_agent_unit_cannot_start.client_kw = FRESH
+test_no_continue_when_the_agent_unit_cannot_start.imds_args = []
+test_no_continue_when_the_agent_unit_cannot_start.aws_args = []
+
+
 def test_a_later_boot_finds_no_action_waiting(w):
     w.publish(1)
     fleet(w, instance_state="InService", **{"lifecycle-hook": HOOK, "autoscaling-group": GROUP})

@@ -63,10 +63,10 @@ def test_retry_failed_tries_it_again(w):
     w.publish(2, activate=failing(2))
     assert w.client.oneshot()[0] == 6
     rc, log = w.client.oneshot()
-    assert rc == 8 and "held: failed build" in log, log
+    assert rc == 8 and "held: failed build" in log, log    # build 1 activated again
     rc, log = w.client.oneshot("--retry-failed")
     assert rc == 6 and "forgetting 1 failed build" in log, log
-    assert w.client.activation_log() == ["1", "2", "1", "2", "1"]
+    assert w.client.activation_log() == ["1", "2", "1", "1", "2", "1"]
 
 
 def test_rollback_goes_to_the_generation_that_was_active(w):

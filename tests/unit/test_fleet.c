@@ -11,6 +11,7 @@
 #include "rfc3339.h"
 #include "rollout.h"
 #include "ssm.h"
+#include "url.h"
 #include "xmltext.h"
 
 #define NOON 1795608000     /* 2026-11-25T12:00:00Z */
@@ -150,6 +151,15 @@ static void test_names(void)
 	CHECK(ssm_name_valid("/hail/netrc") && ssm_name_valid("hail-netrc_1.x"), "ssm names");
 	CHECK(!ssm_name_valid("") && !ssm_name_valid("/a b") && !ssm_name_valid("//a") &&
 	      !ssm_name_valid("/a\n"), "ssm names refused");
+	CHECK(url_is_secure_endpoint("https://ssm.eu-west-1.amazonaws.com") &&
+	      url_is_secure_endpoint("http://127.0.0.1:8080/") &&
+	      url_is_secure_endpoint("http://localhost:1") && url_is_secure_endpoint("http://[::1]:2"),
+	      "endpoints: https, or http to this machine");
+	CHECK(!url_is_secure_endpoint("http://vpce.example.com") &&
+	      !url_is_secure_endpoint("https://u:p@ssm.example.com") &&
+	      !url_is_secure_endpoint("https://ssm.example.com/?x=1") &&
+	      !url_is_secure_endpoint("ftp://ssm.example.com") && !url_is_secure_endpoint("x"),
+	      "endpoints refused");
 	CHECK(asg_name_valid("web asg") && !asg_name_valid(" web") && !asg_name_valid("a\tb") &&
 	      !asg_name_valid(""), "group names");
 }
