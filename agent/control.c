@@ -166,22 +166,6 @@ static void note_problem(struct control_source *s, const char *problem)
 	snprintf(s->problem, sizeof(s->problem), "%s", problem);
 }
 
-/* Is key among the listing's lines? */
-static bool listed(const char *list, const char *key)
-{
-	size_t k = strlen(key);
-
-	for (const char *l = list; l && *l; ) {
-		const char *nl = strchr(l, '\n');
-		size_t n = nl ? (size_t)(nl - l) : strlen(l);
-
-		if (n == k && !memcmp(l, key, n))
-			return true;
-		l = nl ? nl + 1 : l + n;
-	}
-	return false;
-}
-
 /* One tag: its parser runs on the value, or on "" when the tag is gone. */
 static int read_tag(struct control *c, const char *list, const char *key,
 		    int (*parse)(const char *, struct control_value *, struct hail_errbuf *),
@@ -191,7 +175,7 @@ static int read_tag(struct control *c, const char *list, const char *key,
 	size_t len;
 	int ret;
 
-	if (!listed(list, key))
+	if (!imds_listing_has(list, key))
 		return parse("", v, e);
 	snprintf(path, sizeof(path), "meta-data/tags/instance/%s", key);
 	ret = imds_get(&c->imds, path, TAG_VALUE_MAX, &value, &len, e);

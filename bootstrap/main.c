@@ -155,17 +155,8 @@ static int read_settings(struct imds *m, struct boot_settings *s, struct hail_er
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]) && ret == 0; i++) {
 		char path[128], *value = NULL;
 		size_t vlen;
-		bool listed = false;
 
-		for (char *l = body; l && *l; ) {
-			char *nl = strchr(l, '\n');
-			size_t n = nl ? (size_t)(nl - l) : strlen(l);
-
-			if (n == strlen(tags[i]) && !memcmp(l, tags[i], n))
-				listed = true;
-			l = nl ? nl + 1 : l + n;
-		}
-		if (!listed)
+		if (!imds_listing_has(body, tags[i]))
 			continue;
 		snprintf(path, sizeof(path), "meta-data/tags/instance/%s", tags[i]);
 		ret = imds_get(m, path, TAG_VALUE_MAX, &value, &vlen, e);

@@ -223,3 +223,18 @@ int imds_get(struct imds *m, const char *path, size_t max, char **body, size_t *
 	snprintf(last, sizeof(last), "%s", e->msg);
 	return hail_fail(e, HAIL_E_NETWORK, "IMDS did not answer in time; last: %.600s", last);
 }
+
+bool imds_listing_has(const char *listing, const char *entry)
+{
+	size_t k = strlen(entry);
+
+	for (const char *l = listing; l && *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+
+		if (n == k && !memcmp(l, entry, n))
+			return true;
+		l = nl ? nl + 1 : l + n;
+	}
+	return false;
+}

@@ -47,4 +47,7 @@ void imds_set_wait(struct imds *m, long long wait_ms);
 int imds_get(struct imds *m, const char *path, size_t max, char **body, size_t *len,
 	     struct hail_errbuf *e);
 
+/* True when a folder listing (one entry per line) names entry. */
+bool imds_listing_has(const char *listing, const char *entry);
+
 #endif
