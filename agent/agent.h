@@ -1,4 +1,9 @@
-/* The agent: keeps one profile on the latest successful build of one job. */
+/* The agent: keeps one profile on the latest successful build of one job.
+ *
+ * One poll is observe (observe.c: gather the facts, no decision), decide
+ * (decide.c: a pure function of the facts and the state) and act (act.c:
+ * carry out the one action, journaled). This file holds the loop around it:
+ * set-up, --oneshot, polling, and what is recorded after each poll. */
 #ifndef HAIL_AGENT_H
 #define HAIL_AGENT_H
 
@@ -6,42 +11,72 @@
 #include <stdint.h>
 
 #include "control.h"
+#include "decide.h"
 #include "error.h"
 #include "http.h"
 #include "hydra.h"
 #include "options.h"
 #include "state.h"
 
-struct agent {
-	const struct settings *set;     /* borrowed */
-	struct hydra_job job;
-	struct http_client *http;       /* owned */
+/* Where this profile's things live. */
+struct agent_paths {
 	char *profile;                  /* owned: absolute path */
-	char *name;                     /* owned: the profile's name for state and metrics */
+	char *name;                     /* owned: the profile's state name (profilename.h) */
+	char *label;                    /* owned: its name as given, for metrics */
 	char *state_path;               /* owned: STATE_DIR/NAME/state.json */
 	char *hold_path;                /* owned: STATE_DIR/NAME/hold */
-	uint64_t latest_id;             /* last build Hydra offered, 0: none yet */
-	char *latest_out;               /* owned: that build's output */
-	int64_t latest_stoptime;        /* when it finished; else when hail saw it */
-	uint64_t pin_id;                /* the build a pin names, once fetched */
-	char *pin_out;                  /* owned: its output */
-	uint64_t target_id;             /* the build to be on this poll: latest or pinned */
-	const char *target_out;         /* borrowed: latest_out or pin_out */
-	char *identity;                 /* owned: instance id or machine id, for rollouts */
+};
+
+/* The peers the agent talks to. */
+struct agent_clients {
+	struct hydra_job job;
+	struct http_client *http;       /* owned */
 	struct control control;         /* pause and pin from outside */
 	bool control_on;
-	struct control_decision ctl;    /* what control said this poll */
+};
+
+/* What Hydra said, kept between polls so that an idle poll is one request:
+ * a build's JSON is read only when its id is new. */
+struct build_cache {
+	uint64_t latest_id;             /* 0: none yet */
+	char *latest_path;              /* owned */
+	int64_t latest_stoptime;
+	uint64_t pin_id;                /* the build a pin names, once fetched */
+	char *pin_path;                 /* owned */
+};
+
+/* This poll's observation: the facts decide() reads, and the error that
+ * kept a fact unknown (the poll's error when it is not 0). */
+struct observation {
+	struct poll_facts f;            /* borrows from cur_path and the build cache */
+	char *cur_path;                 /* owned */
+	int err;
+	struct hail_errbuf why;
+};
+
+struct agent {
+	const struct settings *set;     /* borrowed */
+	struct agent_paths paths;
+	struct agent_clients clients;
+	struct build_cache builds;
+	struct decide_rules rules;      /* borrows from set and identity */
+	char *identity;                 /* owned: instance id or machine id, for rollouts */
+	struct agent_state st;          /* persisted */
+	struct observation obs;         /* this poll */
+	struct decision last;           /* the last poll's decision, to log changes once */
+	bool decided;                   /* last is set */
+	bool netrc_warned;
 	unsigned failures;              /* polls failed in a row */
-	bool ready_sent;                /* READY=1 went to systemd */
-	struct agent_state st;
 };
 
 /* What one poll did, besides its error status. */
 struct poll_outcome {
+	enum action action;             /* what was decided */
 	bool switched;                  /* the profile now points elsewhere */
-	bool held;                      /* a hold or a failed build kept it as it was */
-	bool current;                   /* the profile is on the latest build */
-	bool waiting;                   /* a new build waits for this machine's rollout turn */
+	bool activated;                 /* an activation ran (whatever its result) */
+	bool current;                   /* on the target, and its activation succeeded */
+	bool again;                     /* poll again at once: the profile moved meanwhile */
+	time_t wake_at;                 /* ACTION_WAIT: when the turn comes */
 };
 
 /* Validates what settings_load() could not check alone (the job URI, the
@@ -50,8 +85,7 @@ struct poll_outcome {
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e);
 void agent_free(struct agent *a);
 
-/* One poll: ask Hydra, and when the profile is not on the latest build (and
- * not held), switch it and activate; roll back when activation fails. */
+/* One poll: observe, decide, act. */
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e);
 
 /* --oneshot: one update; 0 when the profile is current and activated. */

@@ -17,6 +17,8 @@
 #define CONTROL_JSON_MAX 4096
 #define PIN_MAX (1ull << 53)    /* ids stay exact in JSON numbers */
 #define CONTROL_USER_AGENT "hail/" HAIL_VERSION
+#define NO_TAGS "not in this instance's metadata (InstanceMetadataTags is off): " \
+	"a hail:pause or hail:pin they set before stays in force"
 
 bool control_wanted(const struct settings *set)
 {
@@ -159,14 +161,17 @@ static void note_problem(struct control_source *s, const char *problem)
 {
 	if (!strcmp(s->problem, problem))
 		return;
-	if (problem[0])
+	if (!strcmp(problem, NO_TAGS))
+		log_info("%s: %s", s->name, problem);
+	else if (problem[0])
 		log_warning("%s: %s; keeping what it said before", s->name, problem);
 	else
 		log_info("%s: readable again", s->name);
 	snprintf(s->problem, sizeof(s->problem), "%s", problem);
 }
 
-/* One tag: its parser runs on the value, or on "" when the tag is gone. */
+/* One tag: its parser runs on the value, or on "" when the tag is gone
+ * from a listing IMDS gave. */
 static int read_tag(struct control *c, const char *list, const char *key,
 		    int (*parse)(const char *, struct control_value *, struct hail_errbuf *),
 		    struct control_value *v, struct hail_errbuf *e)
@@ -189,39 +194,37 @@ static int read_tag(struct control *c, const char *list, const char *key,
 	return ret;
 }
 
-static void read_tags(struct control *c)
+static void read_tags(struct control *c, struct control_reading *r)
 {
-	struct control_value next = c->tags.v;
 	struct hail_errbuf e = { "" };
 	char *list = NULL;
 	size_t len;
 	int ret;
 
+	memset(r, 0, sizeof(*r));
 	imds_set_wait(&c->imds, IMDS_WAIT_MS);
+	/* a 404 here (tags not in this instance's metadata) is no listing:
+	 * unreadable, like a 503, so that a pause in force stays */
 	ret = imds_get(&c->imds, "meta-data/tags/instance/", TAG_LIST_MAX, &list, &len, &e);
-	if (ret == HAIL_E_NOT_FOUND) {
-		/* tags are not in this instance's metadata: nothing to obey */
-		memset(&next, 0, sizeof(next));
-		ret = 0;
-	} else if (ret == 0) {
-		ret = read_tag(c, list, "hail:pause", control_parse_pause, &next, &e);
-		if (ret == 0)
-			ret = read_tag(c, list, "hail:pin", control_parse_pin, &next, &e);
-	}
-	free(list);
+	if (ret == HAIL_E_NOT_FOUND)
+		hail_fail(&e, ret, NO_TAGS);
 	if (ret == 0)
-		c->tags.v = next;
+		ret = read_tag(c, list, "hail:pause", control_parse_pause, &r->v, &e);
+	if (ret == 0)
+		ret = read_tag(c, list, "hail:pin", control_parse_pin, &r->v, &e);
+	free(list);
+	r->kind = ret == 0 ? READING_VALUE : READING_UNREADABLE;
 	note_problem(&c->tags, ret == 0 ? "" : e.msg);
 }
 
-static void read_fleet(struct control *c)
+static void read_fleet(struct control *c, struct control_reading *r)
 {
-	struct control_value next = { 0 };
 	struct hail_errbuf e = { "" };
 	char *text = NULL;
 	size_t len = 0;
 	int ret = 0;
 
+	memset(r, 0, sizeof(*r));
 	imds_set_wait(&c->imds, IMDS_WAIT_MS);
 	if (!c->aws_open) {
 		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, CONTROL_USER_AGENT, &e);
@@ -229,44 +232,30 @@ static void read_fleet(struct control *c)
 	}
 	if (ret == 0)
 		ret = ssm_get_parameter(&c->aws, c->ssm_name, &text, &len, &e);
-	if (ret == HAIL_E_NOT_FOUND && c->aws_open) {
-		ret = 0;        /* no parameter: no fleet-wide pause or pin */
+	if (ret == HAIL_E_NOT_FOUND) {
+		/* SSM said ParameterNotFound (ssm.h): no fleet-wide pause or pin */
+		r->kind = READING_ABSENT;
+		ret = 0;
 	} else if (ret == 0) {
-		ret = control_parse_fleet_json(text, len, &next, &e);
+		ret = control_parse_fleet_json(text, len, &r->v, &e);
 		if (ret < 0)
 			hail_wrap(&e, ret, "%s", c->ssm_name);
+		r->kind = ret == 0 ? READING_VALUE : READING_UNREADABLE;
+	} else {
+		r->kind = READING_UNREADABLE;
 	}
 	free(text);
-	if (ret == 0)
-		c->fleet.v = next;
 	note_problem(&c->fleet, ret == 0 ? "" : e.msg);
 }
 
-static bool pausing(const struct control_value *v, time_t now)
+void control_read(struct control *c, struct control_reading *tags,
+		  struct control_reading *fleet)
 {
-	return v->pause && (v->pause_until == 0 || now < v->pause_until);
-}
-
-void control_read(struct control *c, time_t now, struct control_decision *d)
-{
-	memset(d, 0, sizeof(*d));
-	read_tags(c);
+	read_tags(c, tags);
 	if (c->ssm_name)
-		read_fleet(c);
-	if (pausing(&c->tags.v, now)) {
-		d->paused = true;
-		d->pause_until = c->tags.v.pause_until;
-		snprintf(d->pause_why, sizeof(d->pause_why), "tag hail:pause");
-	} else if (pausing(&c->fleet.v, now)) {
-		d->paused = true;
-		d->pause_until = c->fleet.v.pause_until;
-		snprintf(d->pause_why, sizeof(d->pause_why), "SSM parameter %.120s", c->ssm_name);
-	}
-	if (c->tags.v.pin) {
-		d->pin = c->tags.v.pin;
-		snprintf(d->pin_why, sizeof(d->pin_why), "tag hail:pin");
-	} else if (c->fleet.v.pin) {
-		d->pin = c->fleet.v.pin;
-		snprintf(d->pin_why, sizeof(d->pin_why), "SSM parameter %.120s", c->ssm_name);
-	}
+		read_fleet(c, fleet);
+	else
+		memset(fleet, 0, sizeof(*fleet));       /* no parameter: nothing */
+	if (!c->ssm_name)
+		fleet->kind = READING_ABSENT;
 }

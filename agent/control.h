@@ -22,18 +22,23 @@
 #include "error.h"
 #include "imds.h"
 #include "options.h"
+#include "state.h"
 
-/* What one source says. */
-struct control_value {
-	bool pause;
-	time_t pause_until;     /* 0: until the pause is lifted */
-	uint64_t pin;           /* 0: none */
+/* How reading one source went. Absent means exactly that the source said
+ * there is nothing: SSM's ParameterNotFound, or the tag missing from a tag
+ * listing IMDS gave. Anything else that is not a value (no role, expired
+ * credentials, 5xx, a timeout, a malformed value) is unreadable, and the
+ * source's last word stays in force (decide.h, control_settle). */
+enum reading_kind { READING_VALUE, READING_ABSENT, READING_UNREADABLE };
+
+struct control_reading {
+	enum reading_kind kind;
+	struct control_value v;         /* READING_VALUE only */
 };
 
 /* One source and how reading it went. */
 struct control_source {
 	const char *name;       /* static: "instance tags", "SSM parameter" */
-	struct control_value v;
 	char problem[256];      /* the last problem logged, "" when fine */
 };
 
@@ -47,23 +52,16 @@ struct control {
 	struct control_source tags, fleet;
 };
 
-/* What the agent does this poll. */
-struct control_decision {
-	bool paused;
-	time_t pause_until;             /* 0: indefinitely */
-	uint64_t pin;
-	char pause_why[160];            /* "tag hail:pause", "SSM parameter /p", "" */
-	char pin_why[160];              /* "tag hail:pin", "SSM parameter /p", "" */
-};
-
 /* True when the settings ask for any outside control. */
 bool control_wanted(const struct settings *set);
 
 int control_open(struct control *c, const struct settings *set, struct hail_errbuf *e);
 void control_close(struct control *c);
 
-/* Reads every source (IMDS is local; SSM once) and decides. Never fails. */
-void control_read(struct control *c, time_t now, struct control_decision *d);
+/* Reads the instance tags, and the fleet's parameter when one is set (IMDS
+ * is local; SSM once). Logs each change of a source's readability once. */
+void control_read(struct control *c, struct control_reading *tags,
+		  struct control_reading *fleet);
 
 /* Parsers, for tests and fuzzing: 0, or HAIL_E_USAGE with the reason. */
 int control_parse_pause(const char *text, struct control_value *v, struct hail_errbuf *e);

@@ -10,6 +10,7 @@
 #include "fileio.h"
 
 #define HOLD_FILE_MAX 4096
+#define HOLD_ID_MAX 9007199254740992.0   /* 2^53: ids stay exact in JSON */
 
 int hold_read(const char *path, bool *held, uint64_t *until_id, struct hail_errbuf *e)
 {
@@ -31,7 +32,10 @@ int hold_read(const char *path, bool *held, uint64_t *until_id, struct hail_errb
 	*held = true;
 	o = text ? cJSON_ParseWithLength(text, len) : NULL;
 	id = cJSON_GetObjectItemCaseSensitive(o, "release-after-build");
-	if (cJSON_IsNumber(id) && id->valuedouble >= 1)
+	/* range first: a cast of an out-of-range double is undefined; a hold
+	 * that names no usable id holds until removed */
+	if (cJSON_IsNumber(id) && id->valuedouble >= 1 && id->valuedouble <= HOLD_ID_MAX &&
+	    id->valuedouble == (double)(uint64_t)id->valuedouble)
 		*until_id = (uint64_t)id->valuedouble;
 	cJSON_Delete(o);
 	free(text);

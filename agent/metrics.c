@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "mode.h"
 
 #define METRICS_MAX 8192
 
@@ -82,11 +83,17 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	head(&o, "hail_rollbacks_total", "counter", "Rollbacks after a failed activation.");
 	put(&o, "hail_rollbacks_total{profile=\"%s\"} %lu\n", p, s->counters.rollbacks);
 	head(&o, "hail_build_id", "gauge", "The Hydra build the profile is on (0: unknown).");
-	put(&o, "hail_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->deployed_id);
+	put(&o, "hail_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->on.id);
+	head(&o, "hail_last_good_build_id", "gauge",
+	     "The last build whose activation and health check succeeded (0: none or unknown).");
+	put(&o, "hail_last_good_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->good.id);
+	head(&o, "hail_step_in_progress", "gauge",
+	     "1 while a switch, activation or rollback is under way or unfinished.");
+	put(&o, "hail_step_in_progress{profile=\"%s\"} %d\n", p, s->journal.phase != PHASE_IDLE);
 	head(&o, "hail_latest_build_id", "gauge", "The latest build Hydra offers.");
 	put(&o, "hail_latest_build_id{profile=\"%s\"} %llu\n", p, (unsigned long long)s->latest_id);
 	head(&o, "hail_held", "gauge", "1 while hail holds the profile (manual switch, failed build).");
-	put(&o, "hail_held{profile=\"%s\"} %d\n", p, strncmp(s->mode, "held", 4) == 0);
+	put(&o, "hail_held{profile=\"%s\"} %d\n", p, mode_is_held(s->mode));
 	head(&o, "hail_health_check_seconds", "gauge",
 	     "How long the last bin/health-check ran (0: none ran).");
 	put(&o, "hail_health_check_seconds{profile=\"%s\"} %lld.%03lld\n", p, s->health_ms / 1000,

@@ -39,11 +39,12 @@ int profile_path(const char *name, char **path, struct hail_errbuf *e)
 	char shown[128];
 
 	str_escape(shown, sizeof(shown), name, strlen(name));
-	if (!*name || strlen(name) > 512 || name[strlen(name) - 1] == '/' ||
-	    !path_is_clean(name[0] == '/' ? name + 1 : name) ||
-	    strcspn(name, "\n\r\t") != strlen(name))
-		return hail_fail(e, HAIL_E_USAGE, "profile '%s': not a plain name or an "
-				 "absolute path", shown);
+	if (name[0] == '/' ? strlen(name) > 512 || name[strlen(name) - 1] == '/' ||
+	    !path_is_clean(name + 1) || strcspn(name, "\n\r\t") != strlen(name) :
+	    !profile_name_valid(name))
+		return hail_fail(e, HAIL_E_USAGE, "profile '%s': not a name (segments of A-Z a-z "
+				 "0-9 - _ ., not starting with . or -, joined by /) or an absolute "
+				 "path", shown);
 	*path = name[0] == '/' ? strdup(name) : str_concat(PROFILES_DIR "/", name, NULL);
 	if (!*path)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
@@ -130,17 +131,6 @@ int profile_switch_generation(const char *path, long generation, unsigned timeou
 	return 0;
 }
 
-char *profile_state_name(const char *path)
-{
-	const char *rel = str_has_prefix(path, PROFILES_DIR "/") ? path + sizeof(PROFILES_DIR) : path + 1;
-	char *name = strdup(rel);
-
-	for (char *p = name; p && *p; p++)
-		if (*p == '/')
-			*p = '-';
-	return name;
-}
-
 int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf *e)
 {
 	long long deadline = monotonic_ms() + (long long)wait_s * 1000;
@@ -161,7 +151,12 @@ int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf 
 			ret = hail_fail(e, HAIL_E_INTERNAL, "lock %s: %s", lock_path, strerror(errno));
 			goto out;
 		}
-		if (monotonic_ms() >= deadline || signals_stop_requested()) {
+		if (signals_stop_requested()) {
+			ret = hail_fail(e, HAIL_E_INTERRUPTED, "stopped while waiting for the lock "
+					"of profile %s", path);
+			goto out;
+		}
+		if (monotonic_ms() >= deadline) {
 			ret = hail_fail(e, HAIL_E_BUSY, "profile %s is locked by another process "
 					"(%s)", path, lock_path);
 			goto out;

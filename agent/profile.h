@@ -8,11 +8,10 @@
 
 #include "error.h"
 #include "child.h"
+#include "profilename.h"
 
-#define PROFILES_DIR "/nix/var/nix/profiles"
-
-/* A name under PROFILES_DIR (may contain "/", never "..") or an absolute
- * path; *path is malloc'd. HAIL_E_USAGE when the name is unsafe. */
+/* A name under PROFILES_DIR (profilename.h's rule) or an absolute path;
+ * *path is malloc'd. HAIL_E_USAGE when the name is unsafe. */
 int profile_path(const char *name, char **path, struct hail_errbuf *e);
 
 /* The store path P points to, malloc'd in *store_path; NULL when the profile
@@ -28,10 +27,6 @@ long profile_generation(const char *path);
  * always the one that was active). */
 int profile_switch_generation(const char *path, long generation, unsigned timeout_s,
 			      struct hail_errbuf *e);
-
-/* The name hail files the profile's state under: the path below
- * PROFILES_DIR, or the whole path, with '/' turned into '-'. malloc'd. */
-char *profile_state_name(const char *path);
 
 /* Takes the lock next to the profile (P.hail.lock, not Nix's own P.lock,
  * which nix-env takes itself), waiting up to wait_s. *fd is the lock; close it

@@ -7,15 +7,96 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "mode.h"
 #include "storepath.h"
+
+void ref_clear(struct build_ref *r)
+{
+	free(r->path);
+	memset(r, 0, sizeof(*r));
+}
+
+int ref_set(struct build_ref *dst, uint64_t id, long generation, const char *path)
+{
+	char *copy = path ? strdup(path) : NULL;
+
+	if (path && !copy)
+		return HAIL_E_INTERNAL;
+	free(dst->path);
+	dst->path = copy;
+	dst->id = id;
+	dst->generation = generation;
+	return 0;
+}
+
+bool ref_is(const struct build_ref *r, const char *path)
+{
+	return r->path && path && !strcmp(r->path, path);
+}
+
+static int ref_copy(struct build_ref *dst, const struct build_ref *src)
+{
+	return src == dst ? 0 : ref_set(dst, src->id, src->generation, src->path);
+}
 
 void state_free(struct agent_state *s)
 {
-	free(s->deployed_path);
-	free(s->pending_path);
+	ref_clear(&s->journal.to);
+	ref_clear(&s->journal.from);
+	ref_clear(&s->on);
+	ref_clear(&s->baseline);
+	ref_clear(&s->good);
+	for (unsigned i = 0; i < s->n_gens; i++)
+		ref_clear(&s->gens[i]);
 	free(s->latest_path);
 	state_clear_failed(s);
 	memset(s, 0, sizeof(*s));
+}
+
+int journal_set(struct agent_state *s, enum agent_phase phase, const struct build_ref *to,
+		const struct build_ref *from)
+{
+	if ((to && ref_copy(&s->journal.to, to) < 0) ||
+	    (from && ref_copy(&s->journal.from, from) < 0))
+		return HAIL_E_INTERNAL;
+	s->journal.phase = phase;
+	if (phase == PHASE_IDLE) {
+		ref_clear(&s->journal.to);
+		ref_clear(&s->journal.from);
+	}
+	return 0;
+}
+
+int state_add_generation(struct agent_state *s, const struct build_ref *ref)
+{
+	struct build_ref copy = { 0 };
+
+	if (ref->generation <= 0 || !ref->path)
+		return 0;
+	if (ref_copy(&copy, ref) < 0)
+		return HAIL_E_INTERNAL;
+	for (unsigned i = 0; i < s->n_gens; i++)
+		if (s->gens[i].generation == ref->generation) {
+			/* a number Nix gave again (generations deleted meanwhile) */
+			ref_clear(&s->gens[i]);
+			s->gens[i] = copy;
+			return 0;
+		}
+	if (s->n_gens == STATE_GENERATIONS_MAX) {
+		ref_clear(&s->gens[0]);
+		memmove(s->gens, s->gens + 1, (STATE_GENERATIONS_MAX - 1) * sizeof(s->gens[0]));
+		s->n_gens--;
+	}
+	s->gens[s->n_gens++] = copy;
+	return 0;
+}
+
+uint64_t state_generation_id(const struct agent_state *s, long gen, const char *path)
+{
+	for (unsigned i = 0; i < s->n_gens; i++)
+		if (s->gens[i].generation == gen && ref_is(&s->gens[i], path))
+			return s->gens[i].id;
+	return 0;
 }
 
 void state_clear_failed(struct agent_state *s)
@@ -128,6 +209,30 @@ static void jw_key_string(struct jw *w, const char *indent, const char *key, con
 	jw_printf(w, ",\n");
 }
 
+/* {"store-path": ..., "build-id": N, "generation": N} */
+static void jw_ref(struct jw *w, const struct build_ref *r)
+{
+	jw_printf(w, "{\"store-path\": ");
+	if (r->path)
+		jw_string(w, r->path);
+	else
+		jw_printf(w, "null");
+	jw_printf(w, ", \"build-id\": %llu, \"generation\": %ld}", (unsigned long long)r->id,
+		  r->generation);
+}
+
+static void jw_control_value(struct jw *w, const char *key, const struct control_value *v)
+{
+	jw_printf(w, "\"%s\": {\"pause\": %s, \"pause-until\": %lld, \"pin\": %llu}", key,
+		  v->pause ? "true" : "false", (long long)v->pause_until,
+		  (unsigned long long)v->pin);
+}
+
+static bool control_value_set(const struct control_value *v)
+{
+	return v->pause || v->pause_until || v->pin;
+}
+
 char *state_to_json(const struct agent_state *s)
 {
 	const struct state_counters *c = &s->counters;
@@ -135,15 +240,33 @@ char *state_to_json(const struct agent_state *s)
 	int r = s->last_poll_result;
 
 	jw_printf(&w, "{\n");
-	jw_key_string(&w, "\t", "mode", s->mode[0] ? s->mode : "following");
-	jw_key_string(&w, "\t", "store-path", s->deployed_path);
+	jw_key_string(&w, "\t", "mode", mode_name(s->mode));
+	jw_key_string(&w, "\t", "store-path", s->on.path);
 	jw_printf(&w, "\t\"build-id\": %llu,\n\t\"generation\": %ld,\n",
-		  (unsigned long long)s->deployed_id, s->deployed_generation);
-	if (s->pending_path) {
-		jw_printf(&w, "\t\"switching-to\": {\"store-path\": ");
-		jw_string(&w, s->pending_path);
-		jw_printf(&w, ", \"build-id\": %llu},\n", (unsigned long long)s->pending_id);
+		  (unsigned long long)s->on.id, s->on.generation);
+	if (s->good.path) {
+		jw_printf(&w, "\t\"last-good\": ");
+		jw_ref(&w, &s->good);
+		jw_printf(&w, ",\n");
 	}
+	if (s->baseline.path) {
+		jw_printf(&w, "\t\"baseline\": ");
+		jw_ref(&w, &s->baseline);
+		jw_printf(&w, ",\n");
+	}
+	if (s->journal.phase != PHASE_IDLE) {
+		jw_printf(&w, "\t\"journal\": {\"phase\": \"%s\", \"to\": ", phase_name(s->journal.phase));
+		jw_ref(&w, &s->journal.to);
+		jw_printf(&w, ", \"from\": ");
+		jw_ref(&w, &s->journal.from);
+		jw_printf(&w, "},\n");
+	}
+	jw_printf(&w, "\t\"generations\": [");
+	for (unsigned i = 0; i < s->n_gens; i++) {
+		jw_printf(&w, "%s", i ? ", " : "");
+		jw_ref(&w, &s->gens[i]);
+	}
+	jw_printf(&w, "],\n");
 	jw_printf(&w, "\t\"latest-build-id\": %llu,\n", (unsigned long long)s->latest_id);
 	jw_key_string(&w, "\t", "latest-store-path", s->latest_path);
 	jw_printf(&w, "\t\"last-poll\": {\"time\": %lld, \"result\": \"%s\"",
@@ -170,6 +293,15 @@ char *state_to_json(const struct agent_state *s)
 			  "\"pinned-build-id\": %llu, \"source\": ", s->paused ? "true" : "false",
 			  (long long)s->pause_until, (unsigned long long)s->pin_id);
 		jw_string(&w, s->control_source);
+		jw_printf(&w, "},\n");
+	}
+	if (control_value_set(&s->tags) || control_value_set(&s->fleet)) {
+		/* each source's last readable word: an unreadable source keeps it,
+		 * across restarts too */
+		jw_printf(&w, "\t\"control-sources\": {");
+		jw_control_value(&w, "tags", &s->tags);
+		jw_printf(&w, ", ");
+		jw_control_value(&w, "fleet", &s->fleet);
 		jw_printf(&w, "},\n");
 	}
 	if (s->rollout_id)
@@ -237,37 +369,99 @@ static void read_health_check(const cJSON *h, struct agent_state *s)
 		(int)x->valuedouble : -1;
 }
 
-/* The pause or pin in force, and the build waiting for its rollout turn. */
+static void read_control_value(const cJSON *o, struct control_value *v)
+{
+	v->pause = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "pause"));
+	v->pause_until = (time_t)num(o, "pause-until");
+	v->pin = (uint64_t)num(o, "pin");
+}
+
+/* The pause or pin in force, each source's word, and the build waiting for
+ * its rollout turn. */
 static void read_control(const cJSON *o, struct agent_state *s)
 {
 	const cJSON *ctl = cJSON_GetObjectItemCaseSensitive(o, "control");
+	const cJSON *src = cJSON_GetObjectItemCaseSensitive(o, "control-sources");
 	const cJSON *r = cJSON_GetObjectItemCaseSensitive(o, "rollout");
 
 	s->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctl, "paused"));
 	s->pause_until = (time_t)num(ctl, "pause-until");
 	s->pin_id = (uint64_t)num(ctl, "pinned-build-id");
 	copy_string(s->control_source, sizeof(s->control_source), ctl, "source");
+	read_control_value(cJSON_GetObjectItemCaseSensitive(src, "tags"), &s->tags);
+	read_control_value(cJSON_GetObjectItemCaseSensitive(src, "fleet"), &s->fleet);
 	s->rollout_id = (uint64_t)num(r, "build-id");
 	s->rollout_at = (time_t)num(r, "adopt-at");
 }
 
+/* A ref from our own file; a path that is not a store path drops it all. */
+static int read_ref(const cJSON *o, struct build_ref *r)
+{
+	char *path = path_or_null(o, "store-path");
+	int ret = 0;
+
+	if (path)
+		ret = ref_set(r, (uint64_t)num(o, "build-id"), (long)num(o, "generation"), path);
+	free(path);
+	return ret;
+}
+
+/* The journal, and what hail 0.3 wrote before there was one: its
+ * "switching-to" was a switch under way, its "store-path" hail's own
+ * deployment, and a successful activation of that build its last good. */
+static int read_journal(const cJSON *o, struct agent_state *s)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, "journal");
+	const cJSON *old = cJSON_GetObjectItemCaseSensitive(o, "switching-to");
+	const cJSON *phase = cJSON_GetObjectItemCaseSensitive(j, "phase");
+	int ret = 0;
+
+	if (cJSON_IsString(phase)) {
+		s->journal.phase = phase_from_name(phase->valuestring);
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(j, "to"), &s->journal.to);
+		if (ret == 0)
+			ret = read_ref(cJSON_GetObjectItemCaseSensitive(j, "from"), &s->journal.from);
+		if (!s->journal.to.path)
+			s->journal.phase = PHASE_IDLE;      /* nothing to finish */
+	} else if (old) {
+		ret = read_ref(old, &s->journal.to);
+		s->journal.phase = s->journal.to.path ? PHASE_SWITCHING : PHASE_IDLE;
+	}
+	if (ret == 0 && !cJSON_HasObjectItem(o, "baseline"))
+		ret = ref_copy(&s->baseline, &s->on);
+	if (ret == 0 && !cJSON_HasObjectItem(o, "last-good") && s->on.path && s->on.id &&
+	    !strcmp(s->activation_result, "success") && s->activation_id == s->on.id)
+		ret = ref_copy(&s->good, &s->on);
+	return ret;
+}
+
 int state_from_json(const char *text, size_t len, struct agent_state *s, struct hail_errbuf *e)
 {
-	const cJSON *poll, *act, *failed, *f, *c, *errs, *result;
+	const cJSON *poll, *act, *failed, *f, *c, *errs, *result, *mode;
 	cJSON *o = cJSON_ParseWithLength(text, len);
+	int ret = 0;
 
 	memset(s, 0, sizeof(*s));
 	if (!cJSON_IsObject(o)) {
 		cJSON_Delete(o);
 		return hail_fail(e, HAIL_E_PROTOCOL, "not a JSON object");
 	}
-	copy_string(s->mode, sizeof(s->mode), o, "mode");
-	s->deployed_path = path_or_null(o, "store-path");
-	s->deployed_id = (uint64_t)num(o, "build-id");
-	s->deployed_generation = (long)num(o, "generation");
-	s->pending_path = path_or_null(cJSON_GetObjectItemCaseSensitive(o, "switching-to"),
-				       "store-path");
-	s->pending_id = (uint64_t)num(cJSON_GetObjectItemCaseSensitive(o, "switching-to"), "build-id");
+	mode = cJSON_GetObjectItemCaseSensitive(o, "mode");
+	s->mode = cJSON_IsString(mode) ? mode_from_name(mode->valuestring) : MODE_FOLLOWING;
+	ret = read_ref(o, &s->on);
+	if (ret == 0)
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "last-good"), &s->good);
+	if (ret == 0)
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "baseline"), &s->baseline);
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(o, "generations")) {
+		struct build_ref g = { 0 };
+
+		if (ret == 0)
+			ret = read_ref(f, &g);
+		if (ret == 0)
+			ret = state_add_generation(s, &g);
+		ref_clear(&g);
+	}
 	s->latest_id = (uint64_t)num(o, "latest-build-id");
 	s->latest_path = path_or_null(o, "latest-store-path");
 	s->last_success = (time_t)num(o, "last-success");
@@ -285,14 +479,14 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->activation_time = (time_t)num(act, "time");
 	read_health_check(cJSON_GetObjectItemCaseSensitive(act, "health-check"), s);
 	read_control(o, s);
+	if (ret == 0)
+		ret = read_journal(o, s);
 	failed = cJSON_GetObjectItemCaseSensitive(o, "failed");
 	cJSON_ArrayForEach(f, failed) {
 		char *p = path_or_null(f, "store-path");
 
-		if (p && state_add_failed(s, (uint64_t)num(f, "build-id"), p) < 0) {
-			free(p);
-			break;
-		}
+		if (p && ret == 0)
+			ret = state_add_failed(s, (uint64_t)num(f, "build-id"), p);
 		free(p);
 	}
 	c = cJSON_GetObjectItemCaseSensitive(o, "counters");
@@ -305,6 +499,10 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->counters.rollbacks = (unsigned long)num(c, "rollbacks");
 	s->counters.health_checks_failed = (unsigned long)num(c, "health-checks-failed");
 	cJSON_Delete(o);
+	if (ret < 0) {
+		state_free(s);
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
 	return 0;
 }
 

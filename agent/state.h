@@ -1,6 +1,15 @@
 /* What the agent remembers between polls and across restarts, kept in
- * STATE_DIR/NAME/state.json (written atomically; durably when a deployment
- * changed it) and read by "hail status". */
+ * STATE_DIR/NAME/state.json (written atomically; durably before and after
+ * every step that changes the machine) and read by "hail status".
+ *
+ * Three records of a build are kept apart: what the profile pointed to at the
+ * last poll ("on"), what hail itself last put there or adopted ("baseline": a
+ * profile found elsewhere was switched by someone else), and the last known
+ * good build (its activation and health check succeeded). The journal says
+ * which step that changes the machine is under way, so that a crash, a full
+ * disk or SIGTERM between a switch and its activation is finished at the next
+ * start. An id is kept next to a path only when it is known to be that
+ * path's id; 0 means unknown. */
 #ifndef HAIL_STATE_H
 #define HAIL_STATE_H
 
@@ -9,9 +18,33 @@
 #include <time.h>
 
 #include "error.h"
+#include "mode.h"
 
 #define STATE_FAILED_MAX 16
+#define STATE_GENERATIONS_MAX 32
 #define STATE_FILE_MAX (256 * 1024)
+
+/* A store path, the Hydra build it is (0: unknown) and the profile
+ * generation that holds it (0: none or unknown). */
+struct build_ref {
+	uint64_t id;
+	long generation;
+	char *path;             /* owned by the struct holding the ref, or NULL */
+};
+
+struct journal {
+	enum agent_phase phase;
+	struct build_ref to;    /* switching to, activating, or rolling back to */
+	struct build_ref from;  /* what the profile was on before: the way back */
+};
+
+/* What one source of outside control said last (instance tags, the fleet's
+ * SSM parameter). */
+struct control_value {
+	bool pause;
+	time_t pause_until;     /* 0: until the pause is lifted */
+	uint64_t pin;           /* 0: none */
+};
 
 struct failed_build {
 	uint64_t id;
@@ -29,17 +62,19 @@ struct state_counters {
 };
 
 struct agent_state {
-	char *deployed_path;            /* owned: what hail last switched to, or NULL */
-	uint64_t deployed_id;
-	long deployed_generation;       /* 0: unknown */
-	char *pending_path;             /* owned: what hail is switching to, or NULL */
-	uint64_t pending_id;
+	enum agent_mode mode;
+	struct journal journal;
+	struct build_ref on;            /* the profile at the last poll */
+	struct build_ref baseline;      /* hail's own last switch, or what it adopted */
+	struct build_ref good;          /* last known good */
+	struct build_ref gens[STATE_GENERATIONS_MAX];   /* generations hail made, oldest first */
+	unsigned n_gens;
 	uint64_t latest_id;             /* the latest build Hydra offered */
 	char *latest_path;              /* owned, or NULL */
 	time_t last_poll;
 	int last_poll_result;           /* a hail_err */
 	char last_poll_error[256];      /* one line, no secrets */
-	time_t last_success;
+	time_t last_success;            /* last poll that ended on the target, activated */
 	char activation_result[16];     /* "", "success", "failure", "timeout" */
 	long long activation_ms;
 	uint64_t activation_id;
@@ -47,16 +82,16 @@ struct agent_state {
 	char health_result[16];         /* "", "success", "failure", "timeout", "none" */
 	long long health_ms;
 	int health_exit;                /* bin/health-check's exit status, -1: none */
-	bool paused;                    /* by a tag or the fleet's parameter */
-	time_t pause_until;             /* 0: until lifted */
-	uint64_t pin_id;                /* 0: not pinned */
+	struct control_value tags;      /* each source's last readable word */
+	struct control_value fleet;
+	bool paused;                    /* what they add up to, for status */
+	time_t pause_until;
+	uint64_t pin_id;
 	char control_source[160];       /* which tag or parameter, "" when none */
 	uint64_t rollout_id;            /* a build waiting for this machine's turn */
 	time_t rollout_at;              /* when this machine takes it */
 	struct failed_build failed[STATE_FAILED_MAX];
 	unsigned n_failed;
-	char mode[24];                  /* "following", "held: manual switch", "paused",
-					 * "pinned", "waiting: rollout", ... */
 	struct state_counters counters;
 };
 
@@ -64,11 +99,28 @@ struct agent_state {
  * a corrupt one is reported in *e and also gives an empty state (HAIL_E_PROTOCOL). */
 int state_load(const char *path, struct agent_state *s, struct hail_errbuf *e);
 
-/* Writes s to path atomically; durable: fsync too (after a switch). */
+/* Writes s to path atomically; durable: fsync too (around a step). */
 int state_save(const char *path, const struct agent_state *s, bool durable,
 	       struct hail_errbuf *e);
 
 void state_free(struct agent_state *s);
+
+/* dst becomes a copy of {id, generation, path}; HAIL_E_INTERNAL on OOM, dst
+ * unchanged. path may be NULL (an empty ref). */
+int ref_set(struct build_ref *dst, uint64_t id, long generation, const char *path);
+void ref_clear(struct build_ref *r);
+bool ref_is(const struct build_ref *r, const char *path);
+
+/* Moves the journal to phase; to/from are copied (NULL: keep). */
+int journal_set(struct agent_state *s, enum agent_phase phase, const struct build_ref *to,
+		const struct build_ref *from);
+
+/* Records that hail made generation ref->generation holding ref (the
+ * oldest record goes when full). */
+int state_add_generation(struct agent_state *s, const struct build_ref *ref);
+
+/* The build id hail recorded for generation gen holding path, 0 if none. */
+uint64_t state_generation_id(const struct agent_state *s, long gen, const char *path);
 
 bool state_failed(const struct agent_state *s, const char *path);
 int state_add_failed(struct agent_state *s, uint64_t id, const char *path);

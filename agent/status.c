@@ -1,5 +1,6 @@
 #include "status.h"
 
+#include <cJSON.h>
 #include <dirent.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -16,6 +17,16 @@
 #include "profile.h"
 #include "state.h"
 #include "strutil.h"
+
+/* A JSON string for name (malloc'd): a profile name may hold a quote. */
+static char *json_quote(const char *name)
+{
+	cJSON *str = cJSON_CreateString(name);
+	char *text = str ? cJSON_PrintUnformatted(str) : NULL;
+
+	cJSON_Delete(str);
+	return text;
+}
 
 static void format_time(time_t t, char *buf, size_t size)
 {
@@ -35,12 +46,20 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 	bool held = false;
 	uint64_t until = 0;
 
-	printf("%s: %s\n", name, s->mode[0] ? s->mode : "following");
-	if (s->deployed_path)
-		printf("  on build %" PRIu64 ", generation %ld: %s\n", s->deployed_id,
-		       s->deployed_generation, s->deployed_path);
+	printf("%s: %s\n", name, mode_name(s->mode));
+	if (s->on.path)
+		printf("  on build %" PRIu64 ", generation %ld: %s\n", s->on.id, s->on.generation,
+		       s->on.path);
 	else
 		printf("  not deployed yet\n");
+	if (s->good.path && !ref_is(&s->good, s->on.path))
+		printf("  last known good: build %" PRIu64 ", generation %ld: %s\n", s->good.id,
+		       s->good.generation, s->good.path);
+	else if (!s->good.path && s->on.path)
+		printf("  last known good: none (no activation of it has succeeded)\n");
+	if (s->journal.phase != PHASE_IDLE)
+		printf("  unfinished: %s %s (finished at the next poll)\n", phase_name(s->journal.phase),
+		       s->journal.to.path);
 	if (s->latest_path)
 		printf("  latest build: %" PRIu64 ": %s\n", s->latest_id, s->latest_path);
 	format_time(s->last_poll, when, sizeof(when));
@@ -92,7 +111,7 @@ static int show(const char *state_dir, const char *name, bool json, bool *first)
 	char *dir = str_concat(state_dir, "/", name);
 	char *path = dir ? str_concat(dir, "/state.json", NULL) : NULL;
 	struct agent_state s;
-	char *text = NULL;
+	char *text = NULL, shown[1024];
 	size_t len;
 	int ret = -1;
 
@@ -102,12 +121,19 @@ static int show(const char *state_dir, const char *name, bool json, bool *first)
 		log_warning("%s: %s", path, e.msg);
 		goto out;
 	}
+	if (!profile_state_name_decode(name, shown, sizeof(shown)))
+		snprintf(shown, sizeof(shown), "%s", name);
 	if (json) {
-		printf("%s\"%s\": %s", *first ? "" : ",\n", name, text);
+		char *quoted = json_quote(shown);
+
+		if (!quoted)
+			goto out;
+		printf("%s%s: %s", *first ? "" : ",\n", quoted, text);
+		free(quoted);
 	} else {
 		if (!*first)
 			printf("\n");
-		print_human(name, dir, &s);
+		print_human(shown, dir, &s);
 	}
 	*first = false;
 	state_free(&s);

@@ -17,20 +17,11 @@
 
 #define ED25519_KEY_LEN 32
 
-bool profile_name_valid(const char *name)
+/* One segment of profilename.h's rule: the name is also a systemd
+ * instance and a file name under /etc/hail. */
+bool boot_profile_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > PROFILE_NAME_MAX || name[0] == '.' || name[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.'))
-			return false;
-	}
-	return true;
+	return profile_segment_valid(name, strlen(name));
 }
 
 static int set_job_uri(struct boot_settings *s, const char *src, const char *v,
@@ -52,11 +43,11 @@ static int set_profile(struct boot_settings *s, const char *src, const char *v,
 {
 	char shown[96];
 
-	if (!profile_name_valid(v)) {
+	if (!boot_profile_name_valid(v)) {
 		str_escape(shown, sizeof(shown), v, strlen(v));
 		return hail_fail(e, HAIL_E_USAGE, "%s: '%s' is not a profile name (1-%d of "
 				 "A-Z a-z 0-9 - _ ., not starting with . or -)", src, shown,
-				 PROFILE_NAME_MAX);
+				 PROFILE_SEGMENT_MAX);
 	}
 	s->profile = strdup(v);
 	return s->profile ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");

@@ -18,9 +18,9 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "profilename.h"
 
 #define BOOT_LIST_MAX 16
-#define PROFILE_NAME_MAX 64
 #define DEFAULT_PROFILE "hail"
 
 struct boot_settings {
@@ -63,6 +63,6 @@ int boot_settings_finish(struct boot_settings *s, struct hail_errbuf *e);
 void boot_settings_free(struct boot_settings *s);
 
 /* Is name safe as a profile name, a file name and a systemd instance? */
-bool profile_name_valid(const char *name);
+bool boot_profile_name_valid(const char *name);
 
 #endif

@@ -13,6 +13,7 @@ struct http_client {
 	char errbuf[CURL_ERROR_SIZE];
 	char error[CURL_ERROR_SIZE + 64];
 	bool read_timed_out;    /* the last failure: connected, then no answer */
+	bool needs_setup;       /* the handle was reset: set it up again first */
 	struct http_stats stats;
 };
 
@@ -70,32 +71,53 @@ void http_global_cleanup(void)
 	curl_global_cleanup();
 }
 
+/* A curl_easy_setopt() result: 0, or HAIL_E_INTERNAL with the option named
+ * in c->error (a libcurl built without a feature, a string over its limit,
+ * out of memory) unless an earlier failure already gave the reason. */
+static int setopt_result(struct http_client *c, CURLcode r, const char *name)
+{
+	if (r == CURLE_OK)
+		return 0;
+	if (!c->error[0])
+		snprintf(c->error, sizeof(c->error), "curl_easy_setopt(%s): %s", name,
+			 curl_easy_strerror(r));
+	return HAIL_E_INTERNAL;
+}
+
+/* Sets one option unless an earlier one failed; ret is the int status. */
+#define SETOPT(ret, c, opt, val) do { \
+	if ((ret) == 0) \
+		(ret) = setopt_result((c), curl_easy_setopt((c)->curl, opt, val), #opt); \
+} while (0)
+
 /* Everything that stays the same across requests is set once here. */
 static int setup_handle(struct http_client *c)
 {
-	CURL *h = c->curl;
-	CURLcode r = CURLE_OK;
+	int ret = 0;
 
-#define SET(opt, val) do { if (r == CURLE_OK) r = curl_easy_setopt(h, opt, val); } while (0)
-	SET(CURLOPT_ERRORBUFFER, c->errbuf);
-	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_FOLLOWLOCATION, 0L);
-	SET(CURLOPT_CONNECTTIMEOUT, (long)c->opt.connect_timeout_s);
-	SET(CURLOPT_TIMEOUT, (long)c->opt.total_timeout_s);
-	SET(CURLOPT_WRITEFUNCTION, write_cb);
-	SET(CURLOPT_NOPROGRESS, 0L);
-	SET(CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-	SET(CURLOPT_XFERINFODATA, c);
-	SET(CURLOPT_USERAGENT, c->opt.user_agent);
+	SETOPT(ret, c, CURLOPT_ERRORBUFFER, c->errbuf);
+	SETOPT(ret, c, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(ret, c, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(ret, c, CURLOPT_FOLLOWLOCATION, 0L);
+	SETOPT(ret, c, CURLOPT_CONNECTTIMEOUT, (long)c->opt.connect_timeout_s);
+	SETOPT(ret, c, CURLOPT_TIMEOUT, (long)c->opt.total_timeout_s);
+	SETOPT(ret, c, CURLOPT_WRITEFUNCTION, write_cb);
+	SETOPT(ret, c, CURLOPT_NOPROGRESS, 0L);
+	SETOPT(ret, c, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+	SETOPT(ret, c, CURLOPT_XFERINFODATA, c);
+	SETOPT(ret, c, CURLOPT_USERAGENT, c->opt.user_agent);
+	if (c->opt.no_proxy) {
+		/* "*" matches every host: http_proxy, all_proxy and the others
+		 * are not even looked at (libcurl's CURLOPT_NOPROXY) */
+		SETOPT(ret, c, CURLOPT_NOPROXY, "*");
+	}
 	if (c->opt.netrc_file) {
 		/* Credentials for the URL's host only; re-read at every
 		 * request, so fixing the file needs no restart. */
-		SET(CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
-		SET(CURLOPT_NETRC_FILE, c->opt.netrc_file);
+		SETOPT(ret, c, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+		SETOPT(ret, c, CURLOPT_NETRC_FILE, c->opt.netrc_file);
 	}
-#undef SET
-	return r == CURLE_OK ? 0 : HAIL_E_INTERNAL;
+	return ret;
 }
 
 struct http_client *http_client_new(const struct http_options *opt)
@@ -125,13 +147,13 @@ void http_client_free(struct http_client *c)
 int http_client_set_aws_sigv4(struct http_client *c, const char *provider,
 			      const char *access_key_id, const char *secret)
 {
-	CURLcode r = curl_easy_setopt(c->curl, CURLOPT_AWS_SIGV4, provider);
+	int ret = 0;
 
-	if (r == CURLE_OK)
-		r = curl_easy_setopt(c->curl, CURLOPT_USERNAME, provider ? access_key_id : NULL);
-	if (r == CURLE_OK)
-		r = curl_easy_setopt(c->curl, CURLOPT_PASSWORD, provider ? secret : NULL);
-	return r == CURLE_OK ? 0 : HAIL_E_INTERNAL;
+	c->error[0] = '\0';
+	SETOPT(ret, c, CURLOPT_AWS_SIGV4, provider);
+	SETOPT(ret, c, CURLOPT_USERNAME, provider ? access_key_id : NULL);
+	SETOPT(ret, c, CURLOPT_PASSWORD, provider ? secret : NULL);
+	return ret;
 }
 
 const char *http_client_error(const struct http_client *c)
@@ -191,6 +213,51 @@ static int transfer_error(struct http_client *c, CURLcode code, const struct bod
 	return HAIL_E_NETWORK;
 }
 
+/* The options of one request. A body is sent as POST fields with its length
+ * given; without one the method is reset to GET (CURLOPT_HTTPGET), so that
+ * nothing of an earlier POST on this handle is sent again. */
+static int set_request(struct http_client *c, const char *method, const char *url,
+		       struct curl_slist *list, const char *body, struct body_sink *sink)
+{
+	int ret = 0;
+
+	SETOPT(ret, c, CURLOPT_URL, url);
+	SETOPT(ret, c, CURLOPT_HTTPHEADER, list);
+	SETOPT(ret, c, CURLOPT_WRITEDATA, sink);
+	SETOPT(ret, c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)sink->cap);
+	if (body) {
+		SETOPT(ret, c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+		SETOPT(ret, c, CURLOPT_POSTFIELDS, body);
+	} else {
+		SETOPT(ret, c, CURLOPT_HTTPGET, 1L);
+	}
+	/* after HTTPGET, which resets the method; NULL means the default */
+	SETOPT(ret, c, CURLOPT_CUSTOMREQUEST, method);
+	return ret;
+}
+
+/* Drops every pointer the handle holds into this request's memory (the
+ * header list, the sink, the caller's body) and its POST state: the handle
+ * is reused, and libcurl reads CURLOPT_POSTFIELDS only when it sends. When
+ * even that fails, curl_easy_reset() forgets all options (it cannot fail)
+ * and the next request sets the handle up again. */
+static int clear_request(struct http_client *c)
+{
+	int ret = 0;
+
+	SETOPT(ret, c, CURLOPT_HTTPHEADER, NULL);
+	SETOPT(ret, c, CURLOPT_WRITEDATA, NULL);
+	SETOPT(ret, c, CURLOPT_POSTFIELDS, NULL);
+	SETOPT(ret, c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)-1);
+	SETOPT(ret, c, CURLOPT_HTTPGET, 1L);
+	SETOPT(ret, c, CURLOPT_CUSTOMREQUEST, NULL);
+	if (ret < 0) {
+		curl_easy_reset(c->curl);
+		c->needs_setup = true;
+	}
+	return ret;
+}
+
 int http_request(struct http_client *c, const char *method, const char *url,
 		 const char *const *headers, const char *body, size_t max_body,
 		 struct http_response *res)
@@ -199,12 +266,18 @@ int http_request(struct http_client *c, const char *method, const char *url,
 	struct curl_slist *list = NULL;
 	CURL *h = c->curl;
 	CURLcode code;
-	int ret;
+	int ret, r;
 
 	memset(res, 0, sizeof(*res));
 	c->errbuf[0] = '\0';
 	c->error[0] = '\0';
 	c->read_timed_out = false;
+	if (c->needs_setup) {
+		ret = setup_handle(c);
+		if (ret < 0)
+			goto out;
+		c->needs_setup = false;
+	}
 	for (; headers && *headers; headers++) {
 		struct curl_slist *l = curl_slist_append(list, *headers);
 
@@ -215,17 +288,9 @@ int http_request(struct http_client *c, const char *method, const char *url,
 		}
 		list = l;
 	}
-
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, list);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)max_body);
-	if (body)
-		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
-	else
-		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
-	/* after HTTPGET, which resets the method; NULL means the default */
-	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	ret = set_request(c, method, url, list, body, &sink);
+	if (ret < 0)
+		goto out;
 
 	c->stats.requests++;
 	code = curl_easy_perform(h);
@@ -242,6 +307,7 @@ int http_request(struct http_client *c, const char *method, const char *url,
 		sink.data = malloc(1);
 		if (!sink.data) {
 			ret = HAIL_E_INTERNAL;
+			snprintf(c->error, sizeof(c->error), "out of memory");
 			goto out;
 		}
 	}
@@ -251,9 +317,11 @@ int http_request(struct http_client *c, const char *method, const char *url,
 	sink.data = NULL;
 	ret = 0;
 out:
-	/* The handle must not keep pointers to what is freed here. */
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+	/* The handle must not keep pointers to what is freed here, nor to
+	 * the caller's body. */
+	r = clear_request(c);
+	if (ret == 0)
+		ret = r;
 	curl_slist_free_all(list);
 	free(sink.data);
 	if (ret < 0)

@@ -18,6 +18,11 @@ struct http_options {
 	const char *netrc_file;      /* borrowed; NULL: no credentials */
 	unsigned connect_timeout_s;
 	unsigned total_timeout_s;
+	/* Never use a proxy, whatever http_proxy, all_proxy and the like say
+	 * (CURLOPT_NOPROXY "*"): for IMDS, which is link-local and answers
+	 * only the instance itself. Other clients follow libcurl's proxy
+	 * environment variables. */
+	bool no_proxy;
 	/* Called now and then during a transfer; returning true aborts it
 	 * (HAIL_E_INTERRUPTED). May be NULL. */
 	bool (*should_abort)(void);
@@ -40,7 +45,11 @@ void http_client_free(struct http_client *c);
  * keeping at most max_body bytes of the answer. On success (any HTTP status)
  * fills *res and returns 0; the caller frees it with http_response_clear().
  * On failure returns HAIL_E_NETWORK, HAIL_E_PROTOCOL (body over max_body),
- * HAIL_E_INTERRUPTED or HAIL_E_INTERNAL and http_client_error() says why. */
+ * HAIL_E_INTERRUPTED or HAIL_E_INTERNAL (also when libcurl refuses an
+ * option; the reason names it) and http_client_error() says why. body is
+ * borrowed for this call only: the handle keeps no pointer to it, and a
+ * request without a body is a GET (or method) with no body, whatever the
+ * requests before it sent. */
 int http_request(struct http_client *c, const char *method, const char *url,
 		 const char *const *headers, const char *body, size_t max_body,
 		 struct http_response *res);
@@ -48,7 +57,8 @@ int http_request(struct http_client *c, const char *method, const char *url,
 /* Signs every following request with AWS SigV4 (libcurl's CURLOPT_AWS_SIGV4):
  * provider is "aws:amz:REGION:SERVICE". libcurl copies the strings; NULL
  * provider stops signing. A session token goes in as an X-Amz-Security-Token
- * header line, which libcurl signs with the others. */
+ * header line, which libcurl signs with the others. HAIL_E_INTERNAL when
+ * libcurl refuses an option (http_client_error() names it). */
 int http_client_set_aws_sigv4(struct http_client *c, const char *provider,
 			      const char *access_key_id, const char *secret);
 

@@ -6,17 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "log.h"
 #include "storepath.h"
 #include "strutil.h"
 
 #define ESCAPED_MAX 200
+#define JSON_EXACT_MAX 9007199254740991.0   /* 2^53 - 1: every integer up to it is exact */
+#define STOPTIME_MAX 1e12                   /* year 33658: anything later is junk */
 
 void hydra_job_clear(struct hydra_job *job)
 {
 	free(job->uri);
 	free(job->base);
 	free(job->latest_url);
+	free(job->moved_uri);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -169,11 +174,29 @@ out:
 	return ret;
 }
 
+/* A JSON number that is an integer in [0, max], max at most 2^53 - 1. The range
+ * is checked before the cast: casting an out-of-range double (1e300) to an
+ * integer type is undefined behaviour. 1.5 is not an integer; 1.0 is. */
+static bool json_uint(const cJSON *v, double max, uint64_t *out)
+{
+	double d;
+
+	if (!cJSON_IsNumber(v))
+		return false;
+	d = v->valuedouble;
+	if (!(d >= 0 && d <= max) || (double)(uint64_t)d != d)
+		return false;       /* also NaN, which fails every comparison */
+	*out = (uint64_t)d;
+	return true;
+}
+
 /* finished and buildstatus are integers in practice and booleans in the
  * OpenAPI document (protocols.md): take either. */
 static bool json_is_one(const cJSON *v)
 {
-	return cJSON_IsTrue(v) || (cJSON_IsNumber(v) && v->valuedouble == 1);
+	uint64_t n;
+
+	return cJSON_IsTrue(v) || (json_uint(v, 1, &n) && n == 1);
 }
 
 /* "PROJECT/JOBSET/JOB" from the build JSON, or NULL when a part is missing
@@ -199,15 +222,21 @@ static char *job_name(const cJSON *root)
 	return strdup(name);
 }
 
+/* Does job URI uri end in "/job/" name? */
+static bool uri_names_job(const char *uri, const char *name)
+{
+	size_t n = strlen(name), u = strlen(uri);
+
+	return u > n + 5 && !memcmp(uri + u - n - 5, "/job/", 5) && !strcmp(uri + u - n, name);
+}
+
 bool hydra_build_of_job(const struct hydra_build *build, const struct hydra_job *job)
 {
-	size_t n, u = strlen(job->uri);
-
 	if (!build->job_name)
 		return false;       /* cannot tell: not good enough for a pin */
-	n = strlen(build->job_name);
-	return u > n + 5 && !memcmp(job->uri + u - n - 5, "/job/", 5) &&
-		!strcmp(job->uri + u - n, build->job_name);
+	/* after a rename, the builds name the new jobset */
+	return uri_names_job(job->uri, build->job_name) ||
+		(job->moved_uri && uri_names_job(job->moved_uri, build->job_name));
 }
 
 int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
@@ -218,6 +247,7 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 	const char *why = NULL;
 	const char *end = NULL;
 	cJSON *root;
+	uint64_t n;
 	int ret;
 
 	memset(build, 0, sizeof(*build));
@@ -230,7 +260,7 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 		goto out;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "id");
-	if (v && !(cJSON_IsNumber(v) && v->valuedouble == (double)id)) {
+	if (v && !(json_uint(v, JSON_EXACT_MAX, &n) && n == id)) {
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": JSON is of another build", id);
 		goto out;
 	}
@@ -240,13 +270,20 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 		goto out;
 	}
 	v = cJSON_GetObjectItemCaseSensitive(root, "buildstatus");
-	if (v && !(cJSON_IsNumber(v) && v->valuedouble == 0)) {
+	if (v && !(json_uint(v, 0, &n) && n == 0)) {
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": did not succeed", id);
 		goto out;
 	}
 	outputs = cJSON_GetObjectItemCaseSensitive(root, "buildoutputs");
 	out = cJSON_IsObject(outputs) ? cJSON_GetObjectItemCaseSensitive(outputs, "out") : NULL;
 	path = cJSON_IsObject(out) ? cJSON_GetObjectItemCaseSensitive(out, "path") : NULL;
+	if (cJSON_IsNull(path)) {
+		/* Build.pm: a content-addressed derivation's output path is
+		 * known only once it is built and registered (protocols.md) */
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": output path not known yet "
+				"(buildoutputs.out.path is null: a content-addressed derivation?)", id);
+		goto out;
+	}
 	if (!cJSON_IsString(path)) {
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "build %" PRIu64 ": no buildoutputs.out.path", id);
 		goto out;
@@ -257,9 +294,11 @@ int hydra_parse_build_json(const char *body, size_t len, uint64_t id,
 				id, shown, why);
 		goto out;
 	}
+	/* only a rollout's start hangs on it: one that is not a plausible
+	 * integer time counts as not given, not as a broken build */
 	v = cJSON_GetObjectItemCaseSensitive(root, "stoptime");
-	if (cJSON_IsNumber(v) && v->valuedouble > 0 && v->valuedouble < 1e12)
-		build->stoptime = (int64_t)v->valuedouble;
+	if (json_uint(v, STOPTIME_MAX, &n) && n > 0)
+		build->stoptime = (int64_t)n;
 	build->job_name = job_name(root);
 	build->out_path = strdup(path->valuestring);
 	if (!build->out_path) {
@@ -286,17 +325,137 @@ static int unexpected_status(const char *url, long status, struct hail_errbuf *e
 
 static const char *const accept_json[] = { "Accept: application/json", NULL };
 
-int hydra_latest(struct http_client *http, const struct hydra_job *job, uint64_t *id,
+/* Same scheme, host and port (the scheme's default when none is given). */
+static bool same_origin(CURLU *a, CURLU *b)
+{
+	static const CURLUPart parts[] = { CURLUPART_SCHEME, CURLUPART_HOST, CURLUPART_PORT };
+	bool same = true;
+
+	for (size_t i = 0; same && i < sizeof(parts) / sizeof(parts[0]); i++) {
+		char *x = NULL, *y = NULL;
+
+		same = curl_url_get(a, parts[i], &x, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+			curl_url_get(b, parts[i], &y, CURLU_DEFAULT_PORT) == CURLUE_OK &&
+			!strcasecmp(x, y);
+		curl_free(x);
+		curl_free(y);
+	}
+	return same;
+}
+
+/* A 301 from url (job->uri + suffix): the new job URI, read from location,
+ * when it is a job URI on the same scheme, host and port whose request URL
+ * ends in the same suffix ("/latest", "/latest-finished"). Hydra's
+ * Location names Hydra's own idea of its base, so behind a proxy that
+ * changes the scheme or host this refuses, as it must for any other host. */
+static int moved_job(const struct hydra_job *job, const char *url, const char *location,
+		     char **new_uri, struct hail_errbuf *e)
+{
+	const char *suffix = job->latest_url + strlen(job->uri);
+	char shown[ESCAPED_MAX], *norm = NULL, *cand = NULL;
+	struct hydra_job moved = { 0 };
+	struct hail_errbuf why;
+	CURLU *old = curl_url(), *loc = curl_url();
+	size_t n, k = strlen(suffix);
+	int ret;
+
+	*new_uri = NULL;
+	str_escape(shown, sizeof(shown), location, strlen(location));
+	if (!old || !loc) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	if (curl_url_set(old, CURLUPART_URL, job->uri, 0) != CURLUE_OK ||
+	    curl_url_set(loc, CURLUPART_URL, location, 0) != CURLUE_OK ||
+	    !same_origin(old, loc)) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "GET %s: HTTP 301 to '%s', not on the job "
+				"URI's scheme, host and port: not followed (the job moved? update "
+				"job-uri)", url, shown);
+		goto out;
+	}
+	if (curl_url_get(loc, CURLUPART_URL, &norm, 0) != CURLUE_OK) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	n = strlen(norm);
+	cand = n > k && !strcmp(norm + n - k, suffix) ? strndup(norm, n - k) : NULL;
+	if (!cand || hydra_job_parse(cand, &moved, &why) < 0) {
+		ret = hail_fail(e, HAIL_E_PROTOCOL, "GET %s: HTTP 301 to '%s', which is not "
+				"a job's %s URL: not followed", url, shown, suffix + 1);
+		goto out;
+	}
+	*new_uri = moved.uri;       /* taken over */
+	moved.uri = NULL;
+	ret = 0;
+out:
+	hydra_job_clear(&moved);
+	free(cand);
+	curl_free(norm);
+	curl_url_cleanup(loc);
+	curl_url_cleanup(old);
+	return ret;
+}
+
+/* Keeps the URI a 301 named, and warns when it is new: once per run for a
+ * caller that keeps job, however often it polls. */
+static void note_moved(struct hydra_job *job, char *new_uri)
+{
+	char shown[ESCAPED_MAX];
+
+	if (job->moved_uri && !strcmp(job->moved_uri, new_uri)) {
+		free(new_uri);
+		return;
+	}
+	free(job->moved_uri);
+	job->moved_uri = new_uri;
+	str_escape(shown, sizeof(shown), new_uri, strlen(new_uri));
+	log_warning("job %s moved to %s (Hydra answered 301 Moved Permanently: the jobset or "
+		    "job was renamed); following it, but update job-uri to the new URI",
+		    job->uri, shown);
+}
+
+/* A permanent redirect that is not to a build: the job moved. */
+static bool is_move(const struct http_response *res)
+{
+	uint64_t id;
+	struct hail_errbuf why;
+
+	return (res->status == 301 || res->status == 308) && res->location &&
+		hydra_parse_build_location(res->location, &id, &why) < 0;
+}
+
+int hydra_latest(struct http_client *http, struct hydra_job *job, uint64_t *id,
 		 struct hail_errbuf *e)
 {
 	const char *url = job->latest_url;
+	char moved_url[2048], *new_uri = NULL;
 	struct http_response res;
 	struct hail_errbuf why;
+	bool followed = false;
 	int ret;
 
 	ret = http_request(http, NULL, url, accept_json, NULL, HYDRA_BODY_MAX, &res);
 	if (ret < 0)
 		return hail_fail(e, ret, "GET %s: %s", url, http_client_error(http));
+	if (is_move(&res) && !strncmp(job->latest_url, job->uri, strlen(job->uri))) {
+		/* at most once: the answer to the new URL is taken as it is */
+		ret = moved_job(job, url, res.location, &new_uri, e);
+		if (ret < 0)
+			goto out;
+		if (snprintf(moved_url, sizeof(moved_url), "%s%s", new_uri,
+			     job->latest_url + strlen(job->uri)) >= (int)sizeof(moved_url)) {
+			free(new_uri);
+			ret = hail_fail(e, HAIL_E_PROTOCOL, "GET %s: HTTP 301 to a URL too long", url);
+			goto out;
+		}
+		note_moved(job, new_uri);
+		http_response_clear(&res);
+		url = moved_url;
+		followed = true;
+		ret = http_request(http, NULL, url, accept_json, NULL, HYDRA_BODY_MAX, &res);
+		if (ret < 0)
+			return hail_fail(e, ret, "GET %s: %s", url, http_client_error(http));
+	}
 	switch (res.status) {
 	case 301: case 302: case 303: case 307: case 308:
 		break;
@@ -320,8 +479,9 @@ int hydra_latest(struct http_client *http, const struct hydra_job *job, uint64_t
 	if (ret < 0) {
 		/* A renamed jobset answers 301 to its new name (protocols.md). */
 		ret = hail_fail(e, ret, "GET %s: HTTP %ld: %s%s", url, res.status, why.msg,
-				(res.status == 301 || res.status == 308) ?
-				" (the job moved? update job-uri)" : "");
+				!(res.status == 301 || res.status == 308) ? "" : followed ?
+				" (moved again after one move: not followed; update job-uri)" :
+				" (the job moved? update job-uri)");
 		goto out;
 	}
 out:

@@ -32,6 +32,12 @@ int imds_open(struct imds *m, const char *endpoint_flag, unsigned wait_s, const 
 		.connect_timeout_s = IMDS_CONNECT_TIMEOUT_S,
 		.total_timeout_s = IMDS_TOTAL_TIMEOUT_S,
 		.should_abort = signals_stop_requested,
+		/* IMDS answers only the instance itself: through a proxy (as
+		 * http_proxy on many images would have it) the token PUT, the
+		 * user-data and the role's credentials would fail or, worse,
+		 * reach a machine that is not this instance's IMDS. libcurl
+		 * exempts no link-local address by itself (protocols.md). */
+		.no_proxy = true,
 	};
 	const char *disabled = getenv("AWS_EC2_METADATA_DISABLED");
 	const char *mode = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE");

@@ -6,7 +6,8 @@
  * fall back to IMDSv1 (the PUT answered 403, 404, 405 or timed out after
  * connecting) this client does too. At boot the service may not answer yet:
  * connection failures, timeouts and 5xx are retried with capped exponential
- * backoff and jitter until the deadline. */
+ * backoff and jitter until the deadline. Requests never go through a proxy,
+ * whatever http_proxy, all_proxy or the like say: IMDS is link-local. */
 #ifndef HAIL_IMDS_H
 #define HAIL_IMDS_H
 

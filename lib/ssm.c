@@ -40,6 +40,8 @@ int ssm_get_parameter(struct aws *a, const char *name, char **value, size_t *len
 		ret = hail_fail(e, HAIL_E_NOT_FOUND, "SSM parameter %s: not found", name);
 		goto out;
 	}
+	if (ret == HAIL_E_NOT_FOUND)
+		ret = HAIL_E_HTTP;      /* no role (IMDS's 404): no answer about the parameter */
 	if (ret < 0)
 		goto out;
 	doc = cJSON_Parse(answer);

@@ -15,8 +15,9 @@
 bool ssm_name_valid(const char *name);
 
 /* Reads parameter name, decrypted. *value is malloc'd and NUL-terminated; the
- * caller wipes it when it is a secret. HAIL_E_NOT_FOUND when there is no such
- * parameter; else as aws_call(). */
+ * caller wipes it when it is a secret. HAIL_E_NOT_FOUND exactly when SSM
+ * answered ParameterNotFound (an instance without a role is HAIL_E_HTTP:
+ * the fleet's pause must not take it for "no parameter"); else as aws_call(). */
 int ssm_get_parameter(struct aws *a, const char *name, char **value, size_t *len,
 		      struct hail_errbuf *e);
 

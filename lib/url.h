@@ -10,7 +10,10 @@ bool url_is_http(const char *url);
 
 /* True for an endpoint fit to receive signed AWS requests, whose headers
  * carry the session token: https, or http to this machine only (tests, a
- * local proxy); no user:password, query or fragment. */
+ * local proxy); no user:password, query, fragment or IPv6 zone. "This
+ * machine" is the host localhost, [::1] or a dotted IPv4 literal in
+ * 127.0.0.0/8 (four decimal parts), never a name that merely starts with
+ * "127.". */
 bool url_is_secure_endpoint(const char *url);
 
 #endif

@@ -22,6 +22,12 @@ HYDRA_FAULTS = [
     ("bad path with newline", "bad-path", "build", "/nix/store/x\nhail: forged", (), 4,
      r"output '/nix/store/x\\x0ahail: forged' is not a store path"),
     ("huge", "huge", "build", None, (), 4, r"response body larger than 1048576 bytes"),
+    ("null path", "null-path", "build", None, (), 4,
+     r"/build/2: build 2: output path not known yet \(.*content-addressed derivation\?\)"),
+    ("moved to another host", "moved", "latest",
+     "http://example.invalid/job/proj/renamed/demo/latest", (), 4,
+     r"/latest: HTTP 301 to 'http://example\.invalid/job/proj/renamed/demo/latest', not on "
+     r"the job URI's scheme, host and port: not followed"),
     ("redirect loop", "redirect-loop", "latest", None, (), 4,
      r"/latest: HTTP 302: Location 'http://127\.0\.0\.1:\d+/job/proj/main/demo/latest' "
      r"is not a Hydra build URL"),
@@ -90,6 +96,79 @@ def test_location_on_another_host_is_read_not_followed(w):
     assert rc == 0, log
     assert w.client.profile_target() == out
     assert all("example.invalid" not in r["path"] for r in w.hydra.stats())
+
+
+RENAMED = "proj/renamed/demo"
+
+
+def publish_as(w, job, version):
+    out = w.build(version)
+    w.hydra.control("POST", "/publish", {"job": job, "out": out})
+    return out
+
+
+def job_requests(w):
+    return [(r["path"], r["status"]) for r in w.hydra.stats() if r["path"].startswith("/job/")]
+
+
+def test_renamed_jobset_is_followed_and_warned_about_once(w):
+    """Hydra answers 301 to a renamed jobset's new name (Controller/Job.pm):
+    hail follows it on the same host, once per request, and warns once."""
+    publish_as(w, "proj/main/demo", 1)
+    assert w.client.oneshot()[0] == 0
+    v2 = publish_as(w, RENAMED, 2)
+    w.hydra.fault("moved", "latest", value=RENAMED)
+    w.hydra.reset_stats()
+    agent = w.client.start("--poll-period", "1h", "--verbose")
+    agent.wait_log(r"activated build 2 ")
+    assert w.client.profile_target() == v2
+    new_uri = w.hydra.url + "/job/" + RENAMED
+    warning = (r"warning: job %s moved to %s \(Hydra answered 301 Moved Permanently.*update "
+               r"job-uri" % (re.escape(w.hydra.job_uri), re.escape(new_uri)))
+    agent.wait_log(warning)
+    agent.wait_log(r"is on the latest build 2")     # the poll right after a switch
+    for n in range(2, 4):               # idle polls: no second warning
+        agent.signal(signal.SIGHUP)
+        agent.wait_log(r"is on the latest build 2", count=n)
+    assert len(re.findall(warning, agent.text())) == 1, agent.text()
+    old = ("/job/proj/main/demo/latest", 301)
+    new = ("/job/%s/latest" % RENAMED, 302)
+    assert job_requests(w) == [old, new] * 4        # 4 polls, one hop each
+    assert agent.stop() == 0
+
+
+def test_renamed_jobset_with_wait_for_eval(w):
+    v1 = publish_as(w, RENAMED, 1)
+    w.hydra.fault("moved", "latest", value=RENAMED)
+    rc, log = w.client.oneshot("--wait-for-eval")
+    assert rc == 0, log
+    assert w.client.profile_target() == v1
+    assert job_requests(w) == [("/job/proj/main/demo/latest-finished", 301),
+                               ("/job/%s/latest-finished" % RENAMED, 302)]
+    assert log.count("moved to %s/job/%s " % (w.hydra.url, RENAMED)) == 1, log
+
+
+def test_moved_twice_or_elsewhere_is_an_error(w):
+    v1 = on_v1_with_v2_published(w)
+    # main -> b (newest fault), then b -> a: a second move is not followed
+    w.hydra.fault("moved", "latest", value="proj/a/demo")
+    w.hydra.fault("moved", "latest", value="proj/b/demo")
+    w.hydra.reset_stats()
+    rc, log = w.client.oneshot()
+    assert rc == 4, log
+    assert re.search(r"/job/proj/b/demo/latest: HTTP 301: .*moved again after one move: not "
+                     r"followed", log), log
+    assert job_requests(w) == [("/job/proj/main/demo/latest", 301),
+                               ("/job/proj/b/demo/latest", 301)]
+    # same host, but not a job
+    w.hydra.clear_faults()
+    w.hydra.fault("moved", "latest", value=w.hydra.url + "/project/proj")
+    w.hydra.reset_stats()
+    rc, log = w.client.oneshot()
+    assert rc == 4, log
+    assert "HTTP 301 to '%s/project/proj', which is not a job's latest URL" % w.hydra.url in log
+    assert len(job_requests(w)) == 1
+    assert w.client.profile_target() == v1
 
 
 def test_slow_hydra_within_the_limit(w):

@@ -195,10 +195,14 @@ def test_systemd_notify(w):
 
     def seen(prefix):
         return [m for m in messages if m.startswith(prefix)]
-    # watchdog pings may come first: they go on during the first activation
-    while not (seen("READY=1") and seen("WATCHDOG=1")) and len(messages) < 50:
+    # ready once set up, before the first poll's switch and activation (a
+    # slow one must not hit the unit's start timeout); STATUS says what it
+    # does, and the watchdog is fed meanwhile
+    while not (seen("STATUS=following build 1") and seen("WATCHDOG=1")) and len(messages) < 50:
         messages.append(sock.recv(4096).decode())
-    assert seen("READY=1")[0].startswith("READY=1\nSTATUS=following build 1"), messages
+    assert messages[0].startswith("READY=1\nSTATUS=starting"), messages
+    assert seen("STATUS=polling "), messages
+    assert seen("STATUS=following build 1"), messages
     assert agent.stop() == 0
     sock.close()
 

@@ -39,9 +39,10 @@ evaluation has no unfinished builds").
 
 Faults: the newest active fault whose target matches the request wins (so a
 counted fault can be laid over a standing one). A fault is used up only by a
-request it actually applies to: "no-out", "bad-path" and "huge" apply only to a
-build's JSON (GET /build/ID with the JSON Accept header, known ID); every other
-kind applies to any request of its target. Faults are checked after auth,
+request it actually applies to: "no-out", "bad-path", "null-path" and "huge"
+apply only to a build's JSON (GET /build/ID with the JSON Accept header, known
+ID); "moved" only to /job/P/J/JOB/... requests of a job other than the one it
+moves to; every other kind applies to any request of its target. Faults are checked after auth,
 except kind "401". Targets: "latest" = /job/..., "build" = /build/...,
 "cache" = the three cache shapes, "any" = every main-server request.
 Details beyond the brief:
@@ -51,6 +52,14 @@ Details beyond the brief:
     faults are cleared; "hang" and "slow" values are capped at 600 s.
   - "redirect-loop" points at http://HOST/PATH?QUERY with the Host asked for.
   - "bad-path" puts any JSON value given (not only strings) in out.path.
+  - "null-path" answers out.path null, as Hydra does for a content-addressed
+    derivation whose output is not known yet (Build.pm).
+  - "moved" is a renamed jobset (Controller/Job.pm): 301 Moved Permanently to
+    LOCATION_BASE/job/VALUE/REST, REST being what followed the job in the
+    request (latest, latest-finished, latest-for/SYSTEM); VALUE is the new
+    "P/J/JOB" (default: the jobset renamed to "renamed"). Publish builds
+    under the new name for it to answer. A VALUE starting with http:// or
+    https:// is sent as the Location verbatim.
   - In /stats, "status" is null for "hang" and "reset" (nothing was sent);
     entries appear when a request arrives and are completed when it ends;
     each also names the fault applied ("fault": KIND or null).
@@ -86,12 +95,13 @@ PHANTOM_LENGTH = 64               # "truncated" on an empty body: promise this m
 
 TARGETS = ("latest", "build", "cache", "any")
 STATUS_KINDS = ("401", "403", "404", "500", "503")
-BUILD_JSON_KINDS = ("no-out", "bad-path", "huge")   # only on a build's JSON
+BUILD_JSON_KINDS = ("no-out", "bad-path", "null-path", "huge")   # only on a build's JSON
 KINDS = STATUS_KINDS + BUILD_JSON_KINDS + (
     "nonjson", "truncated", "redirect-loop", "foreign-location",
-    "bad-location", "hang", "reset", "slow")
+    "bad-location", "hang", "reset", "slow", "moved")
 
 DEFAULT_BAD_PATH = "/nix/store/../../etc; touch /tmp/pwned"
+DEFAULT_MOVED_JOBSET = "renamed"
 DEFAULT_HUGE = 64 * 1024 ** 2     # bytes
 DEFAULT_HANG = 120                # seconds
 DEFAULT_SLOW = 5                  # seconds
@@ -178,8 +188,9 @@ class State:
             self.cleared.set()            # wakes requests hanging on a fault
             self.cleared = threading.Event()
 
-    def take_fault(self, target, authed, build_json):
+    def take_fault(self, target, authed, build_json, job=None):
         """Newest matching fault that applies, with its count used up by one.
+        job: the (project, jobset, job, rest) of a /job/ request, else None.
         Returns (fault copy, the clear event of its generation) or (None, None)."""
         with self.lock:
             for f in reversed(self.faults):
@@ -188,6 +199,8 @@ class State:
                 if not authed and f["kind"] != "401":
                     continue              # faults come after auth, except "401"
                 if f["kind"] in BUILD_JSON_KINDS and not build_json:
+                    continue
+                if f["kind"] == "moved" and moved_location(f.get("value"), job, "") is None:
                     continue
                 if f["count"] is not None:
                     f["count"] -= 1
@@ -401,7 +414,8 @@ class MainHandler(Handler):
         self.server.state.log_request(entry)
         resp = self.route(path)
         target = classify(path)
-        fault, cleared = self.server.state.take_fault(target, authed, resp.build is not None)
+        fault, cleared = self.server.state.take_fault(target, authed, resp.build is not None,
+                                                      job_of(path))
         status, sent = self.answer(resp, authed, fault, cleared)
         self.server.state.finish_request(entry, status, sent, fault["kind"] if fault else None)
         log("hydra %s %s %s %d auth=%s fault=%s" % (
@@ -497,6 +511,14 @@ class MainHandler(Handler):
             d = build_json(resp.build)
             d["buildoutputs"] = {"out": {"path": DEFAULT_BAD_PATH if value is None else value}}
             return 200, self.send(json_response(200, d))
+        if kind == "null-path":
+            d = build_json(resp.build)
+            d["buildoutputs"] = {"out": {"path": None}}
+            return 200, self.send(json_response(200, d))
+        if kind == "moved":
+            loc = moved_location(value, job_of(urlsplit(self.path).path), self.server.location_base)
+            return 301, self.send(html_page(301, "301 Moved Permanently", "Moved.",
+                                            [("Location", loc)]))
         if kind == "huge":
             return 200, self.send_huge(resp.build, DEFAULT_HUGE if value is None else value)
         if kind == "redirect-loop":
@@ -597,6 +619,27 @@ def classify(path):
     if path == "/nix-cache-info" or path.endswith(".narinfo") or path.startswith("/nar/"):
         return "cache"
     return "other"
+
+
+def job_of(path):
+    """(project, jobset, job, rest) of a /job/P/J/JOB/REST path, else None."""
+    parts = path.split("/")[1:]
+    if len(parts) < 5 or parts[0] != "job" or "" in parts[1:4]:
+        return None
+    return (*[unquote(p) for p in parts[1:4]], "/".join(parts[4:]))
+
+
+def moved_location(value, job, base):
+    """Location of a "moved" fault for a /job/ request, or None when the
+    fault does not apply to it (not a job request, or already the new job)."""
+    if job is None:
+        return None
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return value
+    new = value.split("/") if value else [job[0], DEFAULT_MOVED_JOBSET, job[2]]
+    if tuple(new) == job[:3]:
+        return None
+    return "%s/job/%s/%s" % (base, "/".join(new), job[3])
 
 
 def cache_file(cache_dir, path):
@@ -764,6 +807,11 @@ def check_value(kind, value):
     elif kind in ("foreign-location", "bad-location"):
         if not isinstance(value, str) or re.search(r"[\x00-\x1f\x7f]", value):
             raise BadRequest('"value" for %s: a string without control characters' % kind)
+    elif kind == "moved":
+        if not isinstance(value, str) or re.search(r"[\x00-\x1f\x7f]", value) or not (
+                value.startswith(("http://", "https://")) or
+                (len(value.split("/")) == 3 and "" not in value.split("/"))):
+            raise BadRequest('"value" for moved: "PROJECT/JOBSET/JOB" or an absolute URL')
     # bad-path: any JSON value, put verbatim into buildoutputs.out.path.
     return value
 

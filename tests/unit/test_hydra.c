@@ -59,6 +59,35 @@ static const struct { const char *json; int ok; } builds[] = {
 	{ "{\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-de", 0 },
 	{ "[]", 0 },
 	{ "", 0 },
+	/* numbers: integers in range only; 1e300 must not reach a cast */
+	{ "{\"id\":5.0,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 1 },
+	{ "{\"id\":5.5,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"id\":-5,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"id\":1e300,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"id\":-1e300,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"id\":\"5\",\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"finished\":1e300,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"finished\":1.5,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"buildstatus\":0.5,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"buildstatus\":-1e300,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 0 },
+	{ "{\"buildstatus\":0.0,\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}", 1 },
+	/* a content-addressed derivation's output before it is known */
+	{ "{\"id\":5,\"buildoutputs\":{\"out\":{\"path\":null}}}", 0 },
+};
+
+/* stoptime only starts a rollout: junk counts as not given (0) */
+static const struct { const char *stoptime; int64_t want; } stoptimes[] = {
+	{ "1795608000", 1795608000 },
+	{ "1795608000.0", 1795608000 },
+	{ "1795608000.5", 0 },
+	{ "1e300", 0 },
+	{ "-1e300", 0 },
+	{ "-1", 0 },
+	{ "0", 0 },
+	{ "1e12", 1000000000000 },
+	{ "1e13", 0 },
+	{ "null", 0 },
+	{ "\"1795608000\"", 0 },
 };
 
 int main(void)
@@ -102,6 +131,47 @@ int main(void)
 			CHECK(r == HAIL_E_PROTOCOL && strchr(e.msg, '\n') == NULL,
 			      "build json error %zu: %s", i, e.msg);
 		}
+	}
+
+	{
+		static const char cas[] = "{\"id\":5,\"buildoutputs\":{\"out\":{\"path\":null}}}";
+		int r = hydra_parse_build_json(cas, strlen(cas), 5, &b, &e);
+
+		CHECK(r == HAIL_E_PROTOCOL && strstr(e.msg, "build 5: output path not known yet") &&
+		      strstr(e.msg, "content-addressed"), "null output path: %s", e.msg);
+	}
+	for (size_t i = 0; i < sizeof(stoptimes) / sizeof(stoptimes[0]); i++) {
+		char json[256];
+		int r;
+
+		snprintf(json, sizeof(json), "{\"id\":5,\"stoptime\":%s,\"buildoutputs\":{\"out\":"
+			 "{\"path\":\"/nix/store/" H "-demo\"}}}", stoptimes[i].stoptime);
+		r = hydra_parse_build_json(json, strlen(json), 5, &b, &e);
+		CHECK(r == 0 && b.stoptime == stoptimes[i].want, "stoptime %s", stoptimes[i].stoptime);
+		if (r == 0)
+			hydra_build_clear(&b);
+	}
+	/* a huge id in the Location is still checked exactly against the JSON */
+	{
+		static const char big[] = "{\"id\":9007199254740993,\"buildoutputs\":{\"out\":"
+			"{\"path\":\"/nix/store/" H "-demo\"}}}";
+
+		CHECK(hydra_parse_build_json(big, strlen(big), 9007199254740992ULL, &b, &e) ==
+		      HAIL_E_PROTOCOL, "an id past 2^53 is not taken for a neighbour");
+	}
+
+	/* after a move, a pin's build names the new jobset */
+	{
+		static const char moved[] = "{\"id\":5,\"project\":\"p\",\"jobset\":\"new\","
+			"\"job\":\"x\",\"buildoutputs\":{\"out\":{\"path\":\"/nix/store/" H "-demo\"}}}";
+
+		CHECK(hydra_job_parse("https://h/job/p/old/x", &job, &e) == 0 &&
+		      hydra_parse_build_json(moved, strlen(moved), 5, &b, &e) == 0 &&
+		      !hydra_build_of_job(&b, &job), "a build of the new jobset is not of the old one");
+		job.moved_uri = strdup("https://h/job/p/new/x");
+		CHECK(hydra_build_of_job(&b, &job), "... until the job is known to have moved there");
+		hydra_build_clear(&b);
+		hydra_job_clear(&job);
 	}
 	curl_global_cleanup();
 	return check_exit();

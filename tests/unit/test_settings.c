@@ -84,9 +84,9 @@ int main(void)
 		boot_settings_free(&s);
 	}
 
-	CHECK(profile_name_valid("hail") && profile_name_valid("web-1.x_y") &&
-	      !profile_name_valid("") && !profile_name_valid(".x") && !profile_name_valid("-x") &&
-	      !profile_name_valid("a/b"), "profile names");
+	CHECK(boot_profile_name_valid("hail") && boot_profile_name_valid("web-1.x_y") &&
+	      !boot_profile_name_valid("") && !boot_profile_name_valid(".x") &&
+	      !boot_profile_name_valid("-x") && !boot_profile_name_valid("a/b"), "profile names");
 
 	/* netrc */
 	CHECK(netrc("machine h login u password p\n", "h", &has, &e) == 0 && has,

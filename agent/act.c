@@ -1,0 +1,351 @@
+#include "act.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hold.h"
+#include "log.h"
+#include "profile.h"
+
+/* The journal, durably. Its own error buffer: a failed write must not
+ * overwrite the reason of the step that is being recorded. */
+static int save(struct agent *a, struct hail_errbuf *e)
+{
+	return state_save(a->paths.state_path, &a->st, true, e);
+}
+
+static void save_or_warn(struct agent *a)
+{
+	struct hail_errbuf why;
+
+	if (save(a, &why) < 0)
+		log_warning("%s (the step is found again from the profile at the next poll)",
+			    why.msg);
+}
+
+static int journal(struct agent *a, enum agent_phase phase, const struct build_ref *to,
+		   const struct build_ref *from, struct hail_errbuf *e)
+{
+	if (journal_set(&a->st, phase, to, from) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* The profile as hail now left it: what it is on, and hail's own baseline. */
+static int note_profile(struct agent *a, const struct build_ref *r, struct hail_errbuf *e)
+{
+	if (ref_set(&a->st.on, r->id, r->generation, r->path) < 0 ||
+	    ref_set(&a->st.baseline, r->id, r->generation, r->path) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	return 0;
+}
+
+/* After a successful activate: the build's own bin/health-check, when it
+ * has one. Its failure counts as a failed activation. */
+static int health_check(struct agent *a, const char *what, struct hail_errbuf *e)
+{
+	struct agent_state *st = &a->st;
+	struct child_result res;
+	int ret;
+
+	ret = profile_health_check(a->paths.profile, a->set->health_check_timeout_s, &res, e);
+	st->health_ms = res.duration_ms;
+	st->health_exit = WIFEXITED(res.wait_status) && !res.timed_out ?
+		WEXITSTATUS(res.wait_status) : -1;
+	if (ret == HAIL_E_NOT_FOUND) {
+		snprintf(st->health_result, sizeof(st->health_result), "none");
+		st->health_exit = -1;
+		return 0;
+	}
+	snprintf(st->health_result, sizeof(st->health_result), "%s",
+		 ret == 0 ? "success" : res.timed_out ? "timeout" : "failure");
+	if (ret < 0) {
+		st->counters.health_checks_failed++;
+		return hail_wrap(e, ret, "health check of %s", what);
+	}
+	log_info("health check of %s passed in %lld.%03llds", what, res.duration_ms / 1000,
+		 res.duration_ms % 1000);
+	return 0;
+}
+
+/* Runs bin/activate, then bin/health-check, and counts the result. */
+static int run_activation(struct agent *a, uint64_t id, const char *what, struct hail_errbuf *e)
+{
+	struct agent_state *st = &a->st;
+	struct child_result res;
+	int ret;
+
+	ret = profile_activate(a->paths.profile, a->set->activation_timeout_s, &res, e);
+	st->activation_ms = res.duration_ms;
+	st->activation_id = id;
+	st->activation_time = time(NULL);
+	st->health_result[0] = '\0';
+	if (ret == 0)
+		ret = health_check(a, what, e);
+	if (ret == 0) {
+		st->counters.activations_ok++;
+		snprintf(st->activation_result, sizeof(st->activation_result), "success");
+		log_info("activated %s in %lld.%03llds", what, res.duration_ms / 1000,
+			 res.duration_ms % 1000);
+	} else if (res.timed_out) {
+		st->counters.activations_timed_out++;
+		snprintf(st->activation_result, sizeof(st->activation_result), "timeout");
+	} else {
+		st->counters.activations_failed++;
+		snprintf(st->activation_result, sizeof(st->activation_result), "failure");
+	}
+	return ret;
+}
+
+/* Back to generation g, and its activation. Failures are logged: the
+ * caller reports the activation that made the rollback necessary. */
+static void roll_back(struct agent *a, const struct build_ref *g, struct poll_outcome *out)
+{
+	struct hail_errbuf e = { "" };
+	char *cur = NULL, what[64];
+	int ret;
+
+	log_warning("rolling %s back to generation %ld: %s", a->paths.profile, g->generation, g->path);
+	ret = journal(a, PHASE_ROLLING_BACK, g, NULL, &e);
+	if (ret == 0) {
+		save_or_warn(a);
+		ret = profile_current(a->paths.profile, &cur, &e);
+	}
+	if (ret == 0 && !(cur && !strcmp(cur, g->path))) {
+		ret = profile_switch_generation(a->paths.profile, g->generation,
+						a->set->switch_timeout_s, &e);
+		if (ret == 0)
+			out->switched = true;
+	}
+	free(cur);
+	if (ret == 0) {
+		a->st.counters.rollbacks++;
+		ret = note_profile(a, g, &e);
+	}
+	if (ret == 0) {
+		snprintf(what, sizeof(what), "generation %ld after the rollback", g->generation);
+		out->activated = true;
+		ret = run_activation(a, g->id, what, &e);
+	}
+	if (ret == 0 && ref_set(&a->st.good, g->id, g->generation, g->path) < 0)
+		ret = hail_fail(&e, HAIL_E_INTERNAL, "out of memory");
+	if (ret < 0)
+		log_error(0, "rollback: %s", e.msg);
+	if (journal(a, PHASE_IDLE, NULL, NULL, &e) == 0)
+		save_or_warn(a);
+}
+
+/* Activates to, the build the profile is on; when that fails, back to from
+ * (when there is a generation to go back to). */
+static int activate(struct agent *a, const struct build_ref *to, const struct build_ref *from,
+		    struct poll_outcome *out, struct hail_errbuf *e)
+{
+	struct agent_state *st = &a->st;
+	char what[64];
+	int ret;
+
+	if (st->journal.phase != PHASE_ACTIVATING || !ref_is(&st->journal.to, to->path)) {
+		ret = journal(a, PHASE_ACTIVATING, to, from, e);
+		if (ret < 0)
+			return ret;
+		save_or_warn(a);
+	}
+	if (to->id)
+		snprintf(what, sizeof(what), "build %" PRIu64, to->id);
+	else
+		snprintf(what, sizeof(what), "generation %ld (build id unknown)", to->generation);
+	out->activated = true;
+	ret = run_activation(a, to->id, what, e);
+	if (ret == 0) {
+		if (ref_set(&st->good, to->id, to->generation, to->path) < 0 ||
+		    ref_set(&st->baseline, to->id, to->generation, to->path) < 0 ||
+		    journal(a, PHASE_IDLE, NULL, NULL, e) < 0)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		save_or_warn(a);
+		return 0;
+	}
+	/* one line for the failure, then the rollback's own */
+	log_error(0, "%s", e->msg);
+	if (state_add_failed(st, to->id, to->path) < 0)
+		log_error(0, "out of memory");
+	if (from->path && from->generation > 0 && from->generation != to->generation) {
+		roll_back(a, from, out);
+	} else {
+		log_warning("%s: no earlier generation to roll back to; it stays on %s, "
+			    "which is not counted as deployed", a->paths.profile, what);
+		if (journal(a, PHASE_IDLE, NULL, NULL, e) == 0)
+			save_or_warn(a);
+	}
+	return hail_fail(e, HAIL_E_ACTIVATE, "%s failed to activate; it is not tried again until "
+			 "Hydra offers another build (or --retry-failed)", what);
+}
+
+static int switch_to(struct agent *a, const struct build_ref *to, const struct build_ref *from,
+		     struct poll_outcome *out, struct hail_errbuf *e)
+{
+	struct build_ref now = { 0 };
+	int ret;
+
+	log_info("switching %s from %s to build %" PRIu64 ": %s", a->paths.profile,
+		 from->path ? from->path : "(nothing)", to->id, to->path);
+	ret = journal(a, PHASE_SWITCHING, to, from, e);
+	if (ret == 0)
+		ret = save(a, e);
+	if (ret < 0) {
+		/* without the journal a crash after the switch would go unnoticed */
+		hail_wrap(e, ret, "not switching to build %" PRIu64, to->id);
+		journal(a, PHASE_IDLE, NULL, NULL, NULL);
+		return ret;
+	}
+	ret = profile_set(a->paths.profile, to->path, a->set->switch_timeout_s, e);
+	if (ret < 0) {
+		if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
+			save_or_warn(a);
+		return ret;
+	}
+	out->switched = true;
+	now.id = to->id;
+	now.generation = profile_generation(a->paths.profile);
+	now.path = to->path;    /* borrowed */
+	if (state_add_generation(&a->st, &now) < 0 || note_profile(a, &now, e) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	return activate(a, &now, from, out, e);
+}
+
+static int apply_hold(struct agent *a, const struct decision *d, struct hail_errbuf *e)
+{
+	const char *cur = a->obs.f.cur_path;
+	int ret = 0;
+
+	if (d->hold == HOLD_WRITE)
+		ret = hold_write(a->paths.hold_path, d->hold_until,
+				 a->st.baseline.path ? a->st.baseline.path : "", cur ? cur : "", e);
+	else if (d->hold == HOLD_RELEASE)
+		ret = hold_remove(a->paths.hold_path, e);
+	/* logged once it is true */
+	if (ret == 0 && d->event[0])
+		log_msg(d->hold == HOLD_WRITE ? LOG_WARNING : LOG_INFO, 0, "%s", d->event);
+	if (ret == 0 && d->adopt && cur &&
+	    ref_set(&a->st.baseline, a->st.on.id, a->obs.f.cur_generation, cur) < 0)
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	return ret;
+}
+
+/* How long a oneshot run waits for another hail that holds the profile:
+ * long enough for its switch and activation. */
+static unsigned lock_wait_s(const struct agent *a)
+{
+	return a->set->oneshot ? a->set->switch_timeout_s + a->set->activation_timeout_s : 0;
+}
+
+/* The build the poll aims at: the pinned one, else the latest. */
+static const char *goal_path(const struct poll_facts *f)
+{
+	if (f->ctl.pin)
+		return f->pin_known ? f->pin_path : NULL;
+	return f->latest_known ? f->latest_path : NULL;
+}
+
+/* Under the lock: is the profile still where it was observed? */
+static int profile_unmoved(struct agent *a, bool *unmoved, struct hail_errbuf *e)
+{
+	const char *seen = a->obs.f.cur_path;
+	char *cur = NULL;
+	int ret;
+
+	ret = profile_current(a->paths.profile, &cur, e);
+	*unmoved = ret == 0 && ((!cur && !seen) || (cur && seen && !strcmp(cur, seen)));
+	free(cur);
+	return ret;
+}
+
+int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
+	struct hail_errbuf *e)
+{
+	struct build_ref to = { 0 }, from = { 0 };
+	struct hail_errbuf why;
+	const char *goal;
+	int lock_fd = -1, ret;
+	bool unmoved = false;
+
+	out->action = d->action;
+	out->current = d->current;
+	ret = apply_hold(a, d, e);
+	if (ret == 0 && d->drop_journal) {
+		ret = journal(a, PHASE_IDLE, NULL, NULL, e);
+		if (ret == 0)
+			save_or_warn(a);
+	}
+	if (ret < 0 || d->action == ACTION_NONE || d->action == ACTION_WAIT)
+		return ret;
+	/* our own copies: the journal's refs change under the steps */
+	if (ref_set(&to, d->target.id, d->target.generation, d->target.path) < 0 ||
+	    ref_set(&from, d->from.id, d->from.generation, d->from.path) < 0) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	ret = profile_lock(a->paths.profile, lock_wait_s(a), &lock_fd, e);
+	if (ret == 0)
+		ret = profile_unmoved(a, &unmoved, e);
+	if (ret < 0)
+		goto out;
+	if (!unmoved) {
+		/* another hail (or an operator) moved it while we waited: its
+		 * state is the one to go on from */
+		log_info("%s changed while hail waited for its lock: looking again",
+			 a->paths.profile);
+		state_free(&a->st);
+		if (state_load(a->paths.state_path, &a->st, &why) < 0)
+			log_warning("%s", why.msg);
+		out->again = true;
+		goto out;
+	}
+	switch (d->action) {
+	case ACTION_SWITCH:
+		ret = switch_to(a, &to, &from, out, e);
+		break;
+	case ACTION_ACTIVATE:
+		ret = activate(a, &to, &from, out, e);
+		break;
+	case ACTION_ROLL_BACK:
+		roll_back(a, &to, out);
+		break;
+	default:
+		break;
+	}
+	goal = goal_path(&a->obs.f);
+	out->current = ret == 0 && a->st.good.path && goal && !strcmp(a->st.good.path, goal) &&
+		a->st.on.path && !strcmp(a->st.on.path, goal);
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	ref_clear(&to);
+	ref_clear(&from);
+	return ret;
+}
+
+int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e)
+{
+	char *cur = NULL;
+	uint64_t id;
+	int lock_fd = -1, ret;
+
+	ret = profile_lock(a->paths.profile, wait_s, &lock_fd, e);
+	if (ret == 0)
+		ret = profile_current(a->paths.profile, &cur, e);
+	if (ret < 0 || !cur)
+		goto out;
+	id = ref_is(&a->st.on, cur) ? a->st.on.id : 0;
+	ret = run_activation(a, id, cur, e);
+	save_or_warn(a);
+out:
+	if (lock_fd >= 0)
+		close(lock_fd);
+	free(cur);
+	return ret;
+}

@@ -1,0 +1,29 @@
+/* The "act" step of a poll: carries out one decision (decide.h) on the
+ * machine, journaling each step in the state file before it is taken:
+ *
+ *   switch:    journal "switching to X from G"  -> nix-env --set X
+ *              journal "activating X"           -> bin/activate, bin/health-check
+ *   failure:   journal "rolling back to G"      -> --switch-generation G, activate
+ *   done:      journal idle; X (or G) is the last known good
+ *
+ * The journal write before a switch must succeed (else nothing is switched);
+ * later writes that fail are logged, and the step they would have recorded is
+ * found again from the journal and the profile at the next poll. */
+#ifndef HAIL_ACT_H
+#define HAIL_ACT_H
+
+#include "agent.h"
+
+/* Carries out d for the facts in a->obs. The profile's lock is held for any
+ * action that touches it; when the profile moved since it was observed,
+ * nothing is done and out->again asks for a new poll. */
+int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
+	struct hail_errbuf *e);
+
+/* Activates the build the profile is on (start-up and --oneshot: the
+ * machine may have booted into a state the service is not set up for),
+ * under the lock, waiting up to wait_s for it. Its result is recorded;
+ * the last known good is not changed by it. */
+int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e);
+
+#endif

@@ -1,0 +1,326 @@
+/* The deployment core's decision table: one row per situation, the facts of
+ * a poll and the state in, the action, mode and target out. The table is the
+ * specification (decide.h lists the rules these rows check). */
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "check.h"
+#include "decide.h"
+#include "rollout.h"
+
+#define P1 "/nix/store/882hqh7rym3ckw2q575klshwn05hz688-demo-1"
+#define P2 "/nix/store/icgvpk79x8aifqm4s82lvaij1jbix8fk-demo-2"
+#define P3 "/nix/store/2f2a1xq7x5l7g1zj2w5s3m0b9rb6j1a3-demo-3"
+#define WINDOW 3600
+#define STOP 1800000000
+
+enum turn { NO_WINDOW, BEFORE_TURN, AFTER_TURN };
+
+struct row {
+	const char *name;
+	/* the state */
+	enum agent_mode mode;
+	const char *baseline;           /* its id comes from the generation records */
+	const char *good;
+	const char *failed;
+	enum agent_phase phase;
+	const char *journal_to;
+	long journal_to_gen;
+	/* the facts */
+	const char *cur;
+	long cur_gen;
+	uint64_t latest;                /* 0: Hydra did not answer; its path is P<id> */
+	uint64_t pin;
+	bool pin_known;
+	bool paused;
+	bool hold_file;
+	uint64_t hold_until;
+	enum turn turn;
+	/* what is decided */
+	enum action action;
+	enum agent_mode want_mode;
+	const char *target;             /* NULL: none */
+	bool current;
+	enum hold_change hold;
+	bool drop_journal;
+	uint64_t from_id;               /* SWITCH: the id recorded for the way back */
+	const char *reason;             /* a part of the reason or event, or NULL */
+};
+
+static const char *path_of(uint64_t id)
+{
+	return id == 1 ? P1 : id == 2 ? P2 : id == 3 ? P3 : NULL;
+}
+
+static const struct row rows[] = {
+	/* the profile: empty, on the latest, elsewhere */
+	{ "fresh machine takes the latest", .latest = 1,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P1 },
+	{ "on the latest, activated: current", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 1, .action = ACTION_NONE, .want_mode = MODE_FOLLOWING, .target = P1,
+	  .current = true },
+	{ "on the latest, never activated: activate it", .baseline = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 1, .action = ACTION_ACTIVATE, .want_mode = MODE_FOLLOWING, .target = P1 },
+	{ "first deployment failed, nothing to roll back to: not current, not following",
+	  .baseline = P1, .failed = P1, .cur = P1, .cur_gen = 1, .latest = 1,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_FAILED, .target = P1,
+	  .reason = "no earlier good generation" },
+	{ "a new build: switch, the way back recorded with its own id", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P2, .from_id = 1 },
+	{ "a failed build is not tried again", .baseline = P1, .good = P1, .failed = P2, .cur = P1,
+	  .cur_gen = 1, .latest = 2, .action = ACTION_NONE, .want_mode = MODE_HELD_FAILED,
+	  .reason = "failed to activate before" },
+	{ "a newer build after a failed one is taken", .baseline = P1, .good = P1, .failed = P2,
+	  .cur = P1, .cur_gen = 1, .latest = 3, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P3 },
+	{ "Hydra away: nothing adopted", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .action = ACTION_NONE, .want_mode = MODE_FOLLOWING },
+	{ "Hydra's latest older than the profile's build: a logged downgrade", .baseline = P3,
+	  .good = P3, .cur = P3, .cur_gen = 3, .latest = 2, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P2, .from_id = 3, .reason = "downgrading" },
+	/* pause */
+	{ "paused: the profile stays", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .paused = true, .action = ACTION_NONE, .want_mode = MODE_PAUSED },
+	{ "paused, on the latest: current and paused", .baseline = P1, .good = P1, .cur = P1,
+	  .cur_gen = 1, .latest = 1, .paused = true, .action = ACTION_NONE,
+	  .want_mode = MODE_PAUSED, .target = P1, .current = true },
+	{ "paused, fresh machine: takes the target", .latest = 2, .paused = true,
+	  .action = ACTION_SWITCH, .want_mode = MODE_PAUSED, .target = P2 },
+	/* pin */
+	{ "pinned to the build it is on", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .pin = 1, .pin_known = true, .action = ACTION_NONE,
+	  .want_mode = MODE_PINNED, .target = P1, .current = true },
+	{ "pinned elsewhere: switch to the pin", .baseline = P2, .good = P2, .cur = P2, .cur_gen = 2,
+	  .latest = 2, .pin = 1, .pin_known = true, .action = ACTION_SWITCH,
+	  .want_mode = MODE_PINNED, .target = P1, .from_id = 2 },
+	{ "pinned build unreadable: neither the pin nor the latest", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .pin = 3, .action = ACTION_NONE,
+	  .want_mode = MODE_FOLLOWING },
+	{ "pinned and paused: paused", .baseline = P2, .good = P2, .cur = P2, .cur_gen = 2,
+	  .latest = 2, .pin = 1, .pin_known = true, .paused = true, .action = ACTION_NONE,
+	  .want_mode = MODE_PAUSED },
+	{ "pin to a build that failed: not tried again", .baseline = P2, .good = P2, .failed = P1,
+	  .cur = P2, .cur_gen = 2, .latest = 2, .pin = 1, .pin_known = true,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_FAILED },
+	/* holds */
+	{ "operator's hold file: held until removed", .mode = MODE_FOLLOWING, .baseline = P1,
+	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .hold_file = true,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_FILE, .reason = "is held" },
+	{ "hold until 2, Hydra offers 2: held", .mode = MODE_HELD_MANUAL, .baseline = P2,
+	  .good = P2, .cur = P1, .cur_gen = 1, .latest = 2, .hold_file = true, .hold_until = 2,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_MANUAL },
+	{ "hold until 2, Hydra offers 3: released, switch; the way back is build 1",
+	  .mode = MODE_HELD_MANUAL, .baseline = P2, .good = P2, .cur = P1, .cur_gen = 1,
+	  .latest = 3, .hold_file = true, .hold_until = 2, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P3, .hold = HOLD_RELEASE, .from_id = 1,
+	  .reason = "releasing the hold" },
+	{ "switched by hand: a hold until a build newer than hail's", .baseline = P2, .good = P2,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_NONE,
+	  .want_mode = MODE_HELD_MANUAL, .hold = HOLD_WRITE, .reason = "switched by hand" },
+	{ "switched by hand, Hydra already newer: no hold, switch", .baseline = P2, .good = P2,
+	  .cur = P1, .cur_gen = 1, .latest = 3, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P3, .hold = HOLD_KEEP },
+	{ "switched by hand to the latest itself: no hold, activate it", .baseline = P1,
+	  .good = P1, .cur = P2, .cur_gen = 2, .latest = 2, .action = ACTION_ACTIVATE,
+	  .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "hold file removed: following again from where it is", .mode = MODE_HELD_FILE,
+	  .baseline = P2, .good = P2, .cur = P1, .cur_gen = 1, .latest = 2,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P2,
+	  .reason = "removed: following Hydra again" },
+	{ "hold file removed, Hydra away: following, nothing adopted", .mode = MODE_HELD_MANUAL,
+	  .baseline = P2, .good = P2, .cur = P1, .cur_gen = 1, .action = ACTION_NONE,
+	  .want_mode = MODE_FOLLOWING },
+	{ "held and paused: the hold", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .paused = true, .hold_file = true, .action = ACTION_NONE,
+	  .want_mode = MODE_HELD_FILE },
+	/* rollout */
+	{ "before this machine's turn: wait", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .turn = BEFORE_TURN, .action = ACTION_WAIT,
+	  .want_mode = MODE_WAITING_ROLLOUT, .reason = "waits for this machine's turn" },
+	{ "at this machine's turn: switch", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .turn = AFTER_TURN, .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING,
+	  .target = P2 },
+	{ "rollout, fresh machine: at once", .latest = 2, .turn = BEFORE_TURN,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "rollout, pinned: at once", .baseline = P2, .good = P2, .cur = P2, .cur_gen = 2,
+	  .latest = 2, .pin = 1, .pin_known = true, .turn = BEFORE_TURN,
+	  .action = ACTION_SWITCH, .want_mode = MODE_PINNED, .target = P1 },
+	{ "rollout of a failed build: held, not waiting", .baseline = P1, .good = P1, .failed = P2,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .turn = BEFORE_TURN, .action = ACTION_NONE,
+	  .want_mode = MODE_HELD_FAILED },
+	/* an unfinished step */
+	{ "switched, crashed before the activation: activate", .baseline = P1, .good = P1,
+	  .phase = PHASE_SWITCHING, .journal_to = P2, .cur = P2, .cur_gen = 2, .latest = 2,
+	  .action = ACTION_ACTIVATE, .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "state write failed after the switch, Hydra away: activate all the same",
+	  .baseline = P1, .good = P1, .phase = PHASE_SWITCHING, .journal_to = P2, .cur = P2,
+	  .cur_gen = 2, .action = ACTION_ACTIVATE, .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "the switch never happened: forget it, decide afresh", .baseline = P1, .good = P1,
+	  .phase = PHASE_SWITCHING, .journal_to = P2, .cur = P1, .cur_gen = 1, .latest = 2,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P2,
+	  .drop_journal = true, .from_id = 1 },
+	{ "killed during an activation, now paused: the activation first", .baseline = P2,
+	  .good = P1, .phase = PHASE_ACTIVATING, .journal_to = P2, .cur = P2, .cur_gen = 2,
+	  .latest = 2, .paused = true, .action = ACTION_ACTIVATE, .want_mode = MODE_PAUSED,
+	  .target = P2 },
+	{ "killed during an activation, held: the activation first", .baseline = P2, .good = P1,
+	  .phase = PHASE_ACTIVATING, .journal_to = P2, .cur = P2, .cur_gen = 2, .latest = 3,
+	  .hold_file = true, .action = ACTION_ACTIVATE, .want_mode = MODE_FOLLOWING,
+	  .target = P2 },
+	{ "moved by someone during the step: forget it, hold", .baseline = P2, .good = P1,
+	  .phase = PHASE_ACTIVATING, .journal_to = P2, .cur = P3, .cur_gen = 3, .latest = 2,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_MANUAL, .hold = HOLD_WRITE,
+	  .drop_journal = true },
+	{ "killed during a rollback's switch: roll back", .baseline = P2, .good = P1, .failed = P2,
+	  .phase = PHASE_ROLLING_BACK, .journal_to = P1, .journal_to_gen = 1, .cur = P2,
+	  .cur_gen = 2, .latest = 2, .action = ACTION_ROLL_BACK, .want_mode = MODE_HELD_FAILED,
+	  .target = P1 },
+	{ "killed during a rollback's activation: activate", .baseline = P1, .good = P2,
+	  .failed = P2, .phase = PHASE_ROLLING_BACK, .journal_to = P1, .journal_to_gen = 1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_ACTIVATE,
+	  .want_mode = MODE_HELD_FAILED, .target = P1 },
+};
+
+static uint64_t id_of(const char *path)
+{
+	for (uint64_t id = 1; id <= 3; id++)
+		if (!strcmp(path, path_of(id)))
+			return id;
+	return 0;
+}
+
+static void set_state(const struct row *r, struct agent_state *st)
+{
+	struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 }, g3 = { 3, 3, P3 };
+	struct build_ref jt = { 0, r->journal_to_gen, (char *)r->journal_to };
+
+	memset(st, 0, sizeof(*st));
+	st->mode = r->mode;
+	state_add_generation(st, &g1);
+	state_add_generation(st, &g2);
+	state_add_generation(st, &g3);
+	if (r->baseline)
+		ref_set(&st->baseline, id_of(r->baseline), 0, r->baseline);
+	if (r->good)
+		ref_set(&st->good, 0, 0, r->good);
+	if (r->failed)
+		state_add_failed(st, 0, r->failed);
+	if (r->phase)
+		journal_set(st, r->phase, &jt, NULL);
+	st->latest_id = 2;
+}
+
+static void set_facts(const struct row *r, struct poll_facts *f, const struct decide_rules *rules)
+{
+	memset(f, 0, sizeof(*f));
+	f->now = STOP + WINDOW * 2;
+	f->cur_path = r->cur;
+	f->cur_generation = r->cur_gen;
+	f->latest_known = r->latest != 0;
+	f->latest_id = r->latest;
+	f->latest_path = path_of(r->latest);
+	f->latest_stoptime = STOP;
+	f->ctl.pin = r->pin;
+	f->pin_known = r->pin_known;
+	f->pin_path = r->pin_known ? path_of(r->pin) : NULL;
+	f->ctl.paused = r->paused;
+	strcpy(f->ctl.pause_why, r->paused ? "tag hail:pause" : "");
+	f->hold_file = r->hold_file;
+	f->hold_until = r->hold_until;
+	if (r->turn != NO_WINDOW) {
+		unsigned off = rollout_offset_s(rules->identity, r->latest, WINDOW);
+
+		f->now = STOP + off + (r->turn == BEFORE_TURN ? -1 : 0);
+	}
+}
+
+static void test_table(void)
+{
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct row *r = &rows[i];
+		struct decide_rules rules = { 0, "i-0123456789abcdef0", "/nix/var/nix/profiles/demo",
+					      "/var/lib/hail/demo/hold" };
+		struct agent_state st;
+		struct poll_facts f;
+		struct decision d;
+		bool target_ok, reason_ok;
+
+		if (r->turn != NO_WINDOW)
+			rules.rollout_window_s = WINDOW;
+		set_state(r, &st);
+		set_facts(r, &f, &rules);
+		decide(&rules, &st, &f, &d);
+		target_ok = !r->target || (d.target.path && !strcmp(d.target.path, r->target));
+		reason_ok = !r->reason || strstr(d.reason, r->reason) || strstr(d.event, r->reason);
+		CHECK(d.action == r->action && d.mode == r->want_mode && target_ok &&
+		      d.current == r->current && d.hold == r->hold &&
+		      d.drop_journal == r->drop_journal &&
+		      (!r->from_id || d.from.id == r->from_id) && reason_ok,
+		      "decide: %s (got %s, %s, %s%s%s)", r->name, action_name(d.action),
+		      mode_name(d.mode), d.target.path ? d.target.path + 44 : "no target",
+		      d.reason[0] ? "; " : "", d.reason);
+		state_free(&st);
+	}
+}
+
+/* The id next to a path is only ever the one known for it. */
+static void test_known_id(void)
+{
+	struct agent_state st = { 0 };
+	struct build_ref g = { 7, 4, P1 };
+	struct poll_facts f = { .cur_path = P1, .cur_generation = 4 };
+
+	state_add_generation(&st, &g);
+	CHECK(known_id(&st, &f) == 7, "id from hail's record of the generation");
+	f.cur_generation = 5;
+	CHECK(known_id(&st, &f) == 0, "the same path in another generation: unknown");
+	f.latest_known = true;
+	f.latest_id = 9;
+	f.latest_path = P1;
+	CHECK(known_id(&st, &f) == 9, "the path Hydra gives for its latest: its id");
+	f.latest_path = P2;
+	CHECK(known_id(&st, &f) == 0, "no guess from another build's id");
+	state_free(&st);
+}
+
+static void test_control(void)
+{
+	struct control_value kept = { true, 0, 5 };
+	struct control_reading unreadable = { READING_UNREADABLE, { false, 0, 0 } };
+	struct control_reading absent = { READING_ABSENT, { true, 0, 9 } };
+	struct control_reading value = { READING_VALUE, { false, 0, 3 } };
+	struct control_value tags = { 0 }, fleet = { true, 0, 4 };
+	struct control_decision d;
+
+	control_settle(&kept, &unreadable);
+	CHECK(kept.pause && kept.pin == 5, "control: unreadable keeps the last word (fail closed)");
+	control_settle(&kept, &value);
+	CHECK(!kept.pause && kept.pin == 3, "control: a value replaces it");
+	control_settle(&kept, &absent);
+	CHECK(!kept.pause && kept.pin == 0, "control: absent clears it");
+	control_combine(&tags, &fleet, "/fleet", 100, &d);
+	CHECK(d.paused && d.pin == 4 && !strcmp(d.pause_why, "SSM parameter /fleet"),
+	      "control: the fleet's pause and pin");
+	tags.pin = 2;
+	tags.pause = true;
+	tags.pause_until = 100;
+	control_combine(&tags, &fleet, "/fleet", 100, &d);
+	CHECK(d.paused && d.pin == 2 && !strcmp(d.pause_why, "SSM parameter /fleet") &&
+	      !strcmp(d.pin_why, "tag hail:pin"),
+	      "control: an expired tag pause; the tag's pin wins over the fleet's");
+	fleet.pause = false;
+	control_combine(&tags, &fleet, "/fleet", 99, &d);
+	CHECK(d.paused && d.pause_until == 100 && !strcmp(d.pause_why, "tag hail:pause"),
+	      "control: a tag pause until a time");
+}
+
+int main(void)
+{
+	test_table();
+	test_known_id();
+	test_control();
+	printf("decision table: %zu rows\n", sizeof(rows) / sizeof(rows[0]));
+	return check_exit();
+}
