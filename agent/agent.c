@@ -162,12 +162,41 @@ static void log_decision(struct agent *a, const struct decision *d)
 	bool changed = !a->decided || l->mode != d->mode || l->action != d->action ||
 		l->target.id != d->target.id || strcmp(l->reason, d->reason);
 
-	if (d->action != ACTION_NONE && d->action != ACTION_WAIT)
-		return;         /* the steps log themselves */
+	if (d->action == ACTION_SWITCH)
+		return;         /* the switch logs itself */
+	if (d->action == ACTION_ACTIVATE || d->action == ACTION_ROLL_BACK) {
+		log_msg(d->level, 0, "%s", d->reason);      /* rare, and worth a line */
+		return;
+	}
 	if (d->level == LOG_DEBUG && a->set->verbose)
 		log_info("%s", d->reason);      /* --verbose: every poll says where it is */
 	else if (changed && d->level != LOG_DEBUG)
 		log_msg(d->level, 0, "%s", d->reason);
+}
+
+/* After a step the mode is what the decision says of the machine as the
+ * step left it: a failed activation is "held: failed build", a success
+ * current. Only the mode and "current" are taken: acting again is for the
+ * next poll. */
+static void settle_after_act(struct agent *a, struct poll_outcome *out)
+{
+	struct poll_facts *f = &a->obs.f;
+	struct hail_errbuf why;
+	struct decision d;
+	char *cur = NULL;
+
+	if (profile_current(a->paths.profile, &cur, &why) < 0) {
+		free(cur);
+		return;
+	}
+	free(a->obs.cur_path);
+	a->obs.cur_path = cur;
+	f->cur_path = cur;
+	f->cur_generation = cur ? profile_generation(a->paths.profile) : 0;
+	f->hold_file = false;   /* a step was taken: no hold was in force */
+	decide(&a->rules, &a->st, f, &d);
+	set_mode(a, d.mode);
+	out->current = d.current;
 }
 
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
@@ -202,6 +231,8 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	a->last.target.path = a->last.from.path = NULL;         /* not kept past the poll */
 	a->decided = true;
 	ret = act(a, &d, out, e);
+	if (out->switched || out->activated)
+		settle_after_act(a, out);
 	/* the poll's error is what kept a fact unknown, unless acting failed */
 	if (ret == 0 && poll_err < 0)
 		return hail_fail(e, poll_err, "%s", a->obs.why.msg);

@@ -15,6 +15,8 @@
 #define NIX_CONF_MAX (256 * 1024)
 #define RECORD_MAX (64 * 1024)
 #define INCLUDE_LINE "!include hail.conf"
+#define NETRC_MARK_KEY "netrc-written"
+#define NETRC_MARK_MAX 96      /* three 64-bit numbers and nanoseconds */
 
 static int path_join(char *out, const char *root, const char *a, const char *b,
 		     struct hail_errbuf *e)
@@ -177,23 +179,133 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 	return ret;
 }
 
+/* The record of the last run; NULL when there is none or it is damaged. */
+static cJSON *read_record(const struct install_paths *p)
+{
+	struct hail_errbuf e;
+	char *text = NULL;
+	size_t len;
+	cJSON *o = NULL;
+
+	if (file_read(p->record, RECORD_MAX, &text, &len, &e) == 0)
+		o = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (o && !cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* Which file the bootstrap wrote as the netrc, kept in the record: its inode,
+ * size and change time. Anything done to the file since (an edit, a chmod, a
+ * file put in its place) changes one of them, and the file is then the
+ * operator's, never removed. No hash of the content: the record is
+ * world-readable, and a hash of a short password can be searched for. */
+static bool netrc_mark(const char *path, char mark[NETRC_MARK_MAX])
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return false;
+	snprintf(mark, NETRC_MARK_MAX, "%llu:%lld:%lld.%09ld", (unsigned long long)st.st_ino,
+		 (long long)st.st_size, (long long)st.st_ctim.tv_sec, (long)st.st_ctim.tv_nsec);
+	return true;
+}
+
+static const char *record_mark(const cJSON *record)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(record, NETRC_MARK_KEY);
+
+	return cJSON_IsString(m) ? m->valuestring : NULL;
+}
+
+/* Puts the mark of the netrc the bootstrap owns now ("" for none) in the
+ * record, rewriting it only when that changes. Owns record. */
+static int record_netrc(const struct install_paths *p, cJSON *record, const char *mark,
+			struct hail_errbuf *e)
+{
+	const char *prev = record_mark(record);
+	int ret = 0;
+
+	if (prev ? !strcmp(prev, mark) : !mark[0])
+		goto out;
+	if (!record)
+		record = cJSON_CreateObject();
+	cJSON_DeleteItemFromObjectCaseSensitive(record, NETRC_MARK_KEY);
+	if (!record || (mark[0] && !cJSON_AddStringToObject(record, NETRC_MARK_KEY, mark))) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	ret = write_json(p->record, record, NULL, e);
+out:
+	cJSON_Delete(record);
+	return ret;
+}
+
+/* The user-data carries no netrc (any more): the one the bootstrap wrote
+ * goes, so that a credential is revoked by changing the user-data. A netrc
+ * the bootstrap did not write, or that was changed since, stays. */
+static int drop_netrc(const struct install_paths *p, const char *prev, bool *removed,
+		      struct hail_errbuf *e)
+{
+	char mark[NETRC_MARK_MAX];
+	int ret;
+
+	*removed = false;
+	if (!netrc_mark(p->netrc, mark))
+		return 0;
+	if (!prev || strcmp(prev, mark)) {
+		log_info("kept %s: the user-data carries no netrc, but hail-bootstrap did not "
+			 "write this one (or it was changed since)", p->netrc);
+		return 0;
+	}
+	ret = file_remove(p->netrc, true, e);
+	if (ret == HAIL_E_NOT_FOUND)
+		return 0;
+	if (ret < 0)
+		return ret;
+	*removed = true;
+	log_info("removed %s: hail-bootstrap wrote it and the user-data no longer carries a "
+		 "netrc", p->netrc);
+	return 0;
+}
+
 int install_write(const struct install_paths *p, const struct boot_settings *s,
 		  const struct install_instance *in, bool *changed, struct hail_errbuf *e)
 {
-	bool netrc = s->netrc || access(p->netrc, F_OK) == 0;
-	bool c[4] = { false, false, false, false };
+	bool c[4] = { false, false, false, false }, removed = false, netrc;
+	char mark[NETRC_MARK_MAX] = "";
+	cJSON *record = read_record(p);
+	const char *prev = record_mark(record);
 	int ret;
 
 	ret = mkdir_parents(p->netrc, 0755, e);
-	if (ret == 0 && s->netrc)
+	if (ret == 0 && s->netrc) {
+		char now[NETRC_MARK_MAX];
+
 		ret = file_write_atomic(p->netrc, s->netrc, strlen(s->netrc), 0600, &c[0], true, e);
+		/* ours when just written, or when still the file we wrote before */
+		if (ret == 0 && netrc_mark(p->netrc, now) && (c[0] || (prev && !strcmp(prev, now))))
+			memcpy(mark, now, sizeof(mark));
+	} else if (ret == 0) {
+		ret = drop_netrc(p, prev, &removed, e);
+	}
+	/* at once: a crash before the record would leave our netrc unowned */
+	if (ret == 0)
+		ret = record_netrc(p, record, mark, e);
+	else
+		cJSON_Delete(record);
+	record = NULL;
+	/* an operator's own netrc is still used */
+	netrc = s->netrc || access(p->netrc, F_OK) == 0;
 	if (ret == 0)
 		ret = write_hail_conf(p, s, netrc, &c[1], e);
 	if (ret == 0)
 		ret = include_hail_conf(p, &c[2], e);
 	if (ret == 0)
 		ret = write_agent_config(p, s, in, netrc, &c[3], e);
-	*changed = c[0] || c[1] || c[2] || c[3];
+	*changed = c[0] || removed || c[1] || c[2] || c[3];
 	if (c[0])
 		log_info("wrote %s", p->netrc);
 	if (c[1])
@@ -245,6 +357,8 @@ int install_record(const struct install_paths *p, const struct boot_settings *s,
 	cJSON_AddStringToObject(o, "profile", s->profile);
 	if (store_path)
 		cJSON_AddStringToObject(o, "store-path", store_path);
+	if (record_mark(prev))  /* install_write's */
+		cJSON_AddStringToObject(o, NETRC_MARK_KEY, record_mark(prev));
 	cJSON_AddStringToObject(o, "updated", now);
 	ret = write_json(p->record, o, NULL, e);
 	if (ret == 0)

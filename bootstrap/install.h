@@ -6,7 +6,8 @@
  *                             image's own settings stay as they are
  *   /etc/nix/nix.conf         gains one "!include hail.conf" line, once
  *   /etc/hail/PROFILE.json    the agent's --config (no secrets)
- *   /var/lib/hail/bootstrap.json   what was done and when
+ *   /var/lib/hail/bootstrap.json   what was done and when, and which netrc
+ *                             file the bootstrap wrote
  *
  * Every file is written atomically and only when its content changes, so a
  * second run with the same metadata changes nothing. */
@@ -39,7 +40,10 @@ struct install_instance {
 	const char *imds_endpoint;      /* for the pause and pin tags */
 };
 
-/* Writes the settings' files. *changed tells whether any file changed. */
+/* Writes the settings' files. *changed tells whether any file changed.
+ * Settings without a netrc remove the netrc the bootstrap wrote on an earlier
+ * run (the record says which file that was, and it must not have changed
+ * since); a netrc it did not write stays, and is still used. */
 int install_write(const struct install_paths *p, const struct boot_settings *s,
 		  const struct install_instance *in, bool *changed, struct hail_errbuf *e);
 

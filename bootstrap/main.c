@@ -4,7 +4,6 @@
  * before every input has been read and validated. */
 #include <errno.h>
 #include <getopt.h>
-#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,8 +359,21 @@ static int run_oneshot(const struct boot_options *o, const struct install_paths 
 	return 0;
 }
 
-static int handoff(const struct boot_options *o, const struct install_paths *p,
-		   const char *profile, struct hail_errbuf *e)
+/* Becomes the polling agent. Called with every libcurl handle closed, and
+ * with the signals still blocked: a SIGHUP or SIGTERM from now on waits for
+ * the agent, which takes it as a poll-now or a stop (signals.h). */
+static int exec_agent(const struct boot_options *o, const struct install_paths *p,
+		      struct hail_errbuf *e)
+{
+	char *const argv[] = { (char *)o->hail, "--config", (char *)p->config_on_machine, NULL };
+
+	log_info("handing over: exec %s --config %s", o->hail, p->config_on_machine);
+	child_exec(argv);
+	return hail_fail(e, HAIL_E_INTERNAL, "exec %s: %s", o->hail, strerror(errno));
+}
+
+/* The systemd hand-off, or none; exec_agent() is the third kind. */
+static int handoff(const struct boot_options *o, const char *profile, struct hail_errbuf *e)
 {
 	char unit[PROFILE_NAME_MAX + 32];
 	struct child_result res;
@@ -369,17 +381,8 @@ static int handoff(const struct boot_options *o, const struct install_paths *p,
 
 	switch (o->handoff) {
 	case HANDOFF_NONE:
+	case HANDOFF_EXEC:
 		return 0;
-	case HANDOFF_EXEC: {
-		char *const argv[] = { (char *)o->hail, "--config", (char *)p->config_on_machine, NULL };
-		sigset_t none;
-
-		log_info("handing over: exec %s --config %s", o->hail, p->config_on_machine);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		execvp(o->hail, argv);
-		return hail_fail(e, HAIL_E_INTERNAL, "exec %s: %s", o->hail, strerror(errno));
-	}
 	case HANDOFF_SYSTEMD: {
 		/* --no-block: hail@ is ordered after this unit, which is still
 		 * starting: waiting for its start job here would deadlock */
@@ -497,7 +500,7 @@ int main(int argc, char **argv)
 	}
 	/* the agent runs before the group puts the instance in service; an
 	 * exec hand-off can only come last */
-	if (o.handoff != HANDOFF_EXEC && handoff(&o, &paths, s.profile, &e) < 0) {
+	if (handoff(&o, s.profile, &e) < 0) {
 		log_error(0, "%s", e.msg);
 		status = EXIT_HANDOFF;
 	}
@@ -508,10 +511,6 @@ report:
 		if (status == EXIT_OK)
 			status = EXIT_AWS;
 	}
-	if (installed && o.handoff == HANDOFF_EXEC && handoff(&o, &paths, s.profile, &e) < 0) {
-		log_error(0, "%s", e.msg);
-		status = EXIT_HANDOFF;
-	}
 out:
 	free(lc.group);
 	aws_close(&aws);
@@ -520,5 +519,11 @@ out:
 	boot_settings_free(&s);
 	imds_close(&m);
 	http_global_cleanup();
+	/* after the clean-up: exec keeps what is open, and libcurl's kept-alive
+	 * connections to IMDS and AWS are no business of the agent's */
+	if (installed && o.handoff == HANDOFF_EXEC && exec_agent(&o, &paths, &e) < 0) {
+		log_error(0, "%s", e.msg);
+		status = EXIT_HANDOFF;
+	}
 	return status;
 }

@@ -49,6 +49,16 @@ static struct span trim(struct span s)
 	return s;
 }
 
+/* Skips a UTF-8 byte-order mark: editors on Windows (Notepad, PowerShell's
+ * Set-Content -Encoding UTF8) put one before the text, and JSON parsers,
+ * cJSON among them, refuse it (RFC 8259 section 8.1 lets a parser ignore it). */
+static struct span skip_bom(struct span s)
+{
+	if (s.n >= 3 && !memcmp(s.p, "\xef\xbb\xbf", 3))
+		s.p += 3, s.n -= 3;
+	return s;
+}
+
 static bool starts_with_ci(struct span s, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -157,8 +167,9 @@ static bool is_delimiter(struct span line, const char *boundary, bool *final)
 	return rest.n == 0 || *final;
 }
 
-/* Decodes a base64 part into out (at most USERDATA_MAX bytes). */
-static int base64_part(struct span body, char *out, size_t *out_len, struct hail_errbuf *e)
+/* Decodes base64 part number part into out (at most USERDATA_MAX bytes). */
+static int base64_part(struct span body, size_t part, char *out, size_t *out_len,
+		       struct hail_errbuf *e)
 {
 	EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
 	int n1 = 0, n2 = 0, ret = 0;
@@ -170,10 +181,88 @@ static int base64_part(struct span body, char *out, size_t *out_len, struct hail
 	if (EVP_DecodeUpdate(ctx, (unsigned char *)out, &n1, (const unsigned char *)body.p,
 			     (int)body.n) < 0 ||
 	    EVP_DecodeFinal(ctx, (unsigned char *)out + n1, &n2) < 0)
-		ret = hail_fail(e, HAIL_E_USAGE, "user-data: a MIME part is not valid base64");
+		ret = hail_fail(e, HAIL_E_USAGE, "user-data: MIME part %zu: not valid base64", part);
 	EVP_ENCODE_CTX_free(ctx);
 	*out_len = (size_t)(n1 + n2);
 	return ret;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;    /* RFC 2045 6.7: a robust decoder takes lower case */
+	return -1;
+}
+
+/* Decodes quoted-printable part number part (RFC 2045 section 6.7) into out,
+ * at most size bytes: "=XX" is the byte 0xXX, "=" at the end of a line (then
+ * perhaps blanks) is a soft line break that joins it to the next, blanks at
+ * the end of a line are transport padding and go. Python's email package
+ * picks this encoding for a text part with lines over 78 characters, which a
+ * one-line JSON document always has. The error names the line, never its
+ * text: a password may be on it. */
+static int qp_part(struct span body, size_t part, char *out, size_t size, size_t *out_len,
+		   struct hail_errbuf *e)
+{
+	struct span line;
+	size_t pos = 0, n = 0, lineno = 0;
+
+	while (next_line(body, &pos, &line)) {
+		bool soft = false, had_newline = line.p + line.n < body.p + pos;
+
+		lineno++;
+		while (line.n && (line.p[line.n - 1] == ' ' || line.p[line.n - 1] == '\t'))
+			line.n--;
+		for (size_t i = 0; i < line.n; i++) {
+			char c = line.p[i];
+
+			if (c == '=') {
+				int hi, lo;
+
+				if (i + 1 == line.n) {
+					soft = true;
+					break;
+				}
+				hi = i + 2 < line.n ? hex_digit(line.p[i + 1]) : -1;
+				lo = i + 2 < line.n ? hex_digit(line.p[i + 2]) : -1;
+				if (hi < 0 || lo < 0)
+					return hail_fail(e, HAIL_E_USAGE, "user-data: MIME part %zu: "
+							 "malformed quoted-printable on line %zu (an "
+							 "'=' not followed by two hex digits or the end "
+							 "of the line)", part, lineno);
+				c = (char)(hi << 4 | lo);
+				i += 2;
+			}
+			if (n == size)
+				goto too_big;
+			out[n++] = c;
+		}
+		if (!soft && had_newline) {
+			if (n == size)
+				goto too_big;
+			out[n++] = '\n';
+		}
+	}
+	*out_len = n;
+	return 0;
+too_big:
+	return hail_fail(e, HAIL_E_USAGE, "user-data: MIME part %zu: larger than %zu bytes "
+			 "after quoted-printable decoding", part, size);
+}
+
+/* Could an encoded part hold a JSON object (perhaps after a byte-order mark)?
+ * A quoted-printable part that is not valid is refused only then: a sloppy
+ * #cloud-config part with a bare "=" is cloud-init's to judge, not ours. */
+static bool may_be_json(struct span raw)
+{
+	raw = trim(skip_bom(trim(raw)));
+	if (starts_with_ci(raw, "=EF=BB=BF"))
+		raw = trim((struct span){ raw.p + 9, raw.n - 9 });
+	return raw.n && raw.p[0] == '{';
 }
 
 static int take(struct span s, char **json, size_t *json_len, struct hail_errbuf *e)
@@ -230,15 +319,25 @@ static int from_mime(struct span s, char **json, size_t *json_len, struct hail_e
 			}
 		}
 		part = (struct span){ s.p + body_start, body_end - body_start };
-		if (starts_with_ci(trim(cte), "base64")) {
+		/* 7bit, 8bit and binary are the text as it is */
+		cte = trim(cte);
+		if (starts_with_ci(cte, "base64") || starts_with_ci(cte, "quoted-printable")) {
 			size_t n = 0;
 
-			ret = base64_part(part, decoded, &n, e);
+			if (starts_with_ci(cte, "base64")) {
+				ret = base64_part(part, parts, decoded, &n, e);
+			} else {
+				ret = qp_part(part, parts, decoded, USERDATA_MAX, &n, e);
+				if (ret < 0 && !may_be_json(part)) {
+					ret = 0;
+					continue;
+				}
+			}
 			if (ret < 0)
 				goto out;
 			part = (struct span){ decoded, n };
 		}
-		part = trim(part);
+		part = trim(skip_bom(trim(part)));
 		if (part.n && part.p[0] == '{' && is_hail_json(part) == 1) {
 			if (found) {
 				ret = hail_fail(e, HAIL_E_USAGE, "user-data: more than one MIME part "
@@ -279,7 +378,7 @@ int userdata_extract(const char *data, size_t len, char **json, size_t *json_len
 			goto out;
 		s = (struct span){ plain, plain_len };
 	}
-	s = trim(s);
+	s = trim(skip_bom(trim(s)));
 	if (s.n && s.p[0] == '{') {
 		int r = is_hail_json(s);
 

@@ -23,6 +23,14 @@ struct child_result {
  * HAIL_E_INTERNAL with res->spawn_errno set when it could not start. */
 int child_run(const char *const argv[], unsigned timeout_s, struct child_result *res);
 
+/* Replaces this process with argv (a path, or a name looked up in PATH):
+ * every descriptor above stderr is closed on exec, so connections the caller
+ * forgot do not leak into the new program, and the signal mask is kept, so a
+ * signal that arrives meanwhile waits, pending, until the new program takes
+ * it (signals.h: hail blocks the same set first thing). Returns only on
+ * failure: HAIL_E_INTERNAL with errno set. */
+int child_exec(char *const argv[]);
+
 /* True when the child exited with status 0 within its time. */
 bool child_succeeded(const struct child_result *res);
 

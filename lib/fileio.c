@@ -151,6 +151,17 @@ fail:
 	return ret;
 }
 
+int file_remove(const char *path, bool durable, struct hail_errbuf *e)
+{
+	if (unlink(path) < 0)
+		return errno == ENOENT ? HAIL_E_NOT_FOUND :
+			hail_fail(e, HAIL_E_INTERNAL, "remove %s: %s", path, strerror(errno));
+	/* without it a power cut may bring the file back */
+	if (durable && fsync_dir_of(path) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "fsync the folder of %s: %s", path, strerror(errno));
+	return 0;
+}
+
 int mkdir_parents(const char *path, mode_t mode, struct hail_errbuf *e)
 {
 	char dir[PATH_MAX];

@@ -26,6 +26,10 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
  * HAIL_E_NOT_FOUND when it does not exist, HAIL_E_PROTOCOL when larger. */
 int file_read(const char *path, size_t max, char **data, size_t *len, struct hail_errbuf *e);
 
+/* Removes path; durable: fsync its folder too, so the removal survives a
+ * power cut. HAIL_E_NOT_FOUND when it does not exist. */
+int file_remove(const char *path, bool durable, struct hail_errbuf *e);
+
 /* Creates the missing folders above path (not path itself) with mode. */
 int mkdir_parents(const char *path, mode_t mode, struct hail_errbuf *e);
 

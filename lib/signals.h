@@ -10,7 +10,9 @@
 #include <stdbool.h>
 
 /* Blocks the signals above and ignores SIGPIPE. Call before starting threads
- * or children. */
+ * or children. A signal already pending (hail-bootstrap execs the agent with
+ * them blocked, child.h) stays pending and is taken by the first wait: a
+ * SIGHUP then is a poll-now, a SIGTERM a stop, never a death. */
 int signals_setup(void);
 
 /* Waits up to timeout_ms for one of the signals. Returns the signal taken, or

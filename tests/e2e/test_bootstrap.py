@@ -8,8 +8,9 @@ import json
 import os
 import signal
 import time
+from email.message import EmailMessage
 
-from harness import HAIL, PASSWORD, USER, run_tests
+from harness import HAIL, JOB, PASSWORD, STANDIN, USER, Hydra, Standin, run_tests, wait_for
 
 FRESH = {"fresh_instance": True}
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
@@ -358,6 +359,197 @@ def test_a_401_fetches_a_new_token(w):
     assert w.client.profile_target() == out
 test_a_401_fetches_a_new_token.client_kw = FRESH
 test_a_401_fetches_a_new_token.imds_args = []
+
+
+def hydra_with_password(w, password):
+    """Replaces the world's Hydra stand-in by one whose basic auth wants password."""
+    h = Hydra.__new__(Hydra)
+    Standin.__init__(h, w.root, "hydra-pw", [STANDIN, "--cache-dir", w.builder.cache,
+                                             "--user", USER, "--password", password])
+    h.job_uri = f"{h.url}/job/{JOB}"
+    w.hydra.stop()
+    w.hydra = h
+
+
+def test_quoted_printable_part_from_pythons_email_package(w):
+    """User-data as a tool writes it with Python's email package: the JSON part
+    is one long line, so set_content() picks quoted-printable, and every "="
+    of the password and the key turns into "=3D"."""
+    password = "pa=ss==w0rd="
+    hydra_with_password(w, password)
+    out = w.publish(1)
+    netrc = f"machine 127.0.0.1 login {USER} password {password}\n"
+    msg = EmailMessage()
+    msg.make_mixed()
+    cloud = EmailMessage()
+    cloud.set_content("#cloud-config\npackages: [htop]\n", subtype="cloud-config")
+    msg.attach(cloud)
+    part = EmailMessage()
+    part.set_content(settings(w, netrc=netrc), subtype="json")
+    msg.attach(part)
+    data = msg.as_bytes()
+    # the encoder's own choice, not ours: make sure it is the case under test
+    assert part["Content-Transfer-Encoding"] == "quoted-printable", part.as_string()
+    assert b"=3D" in data and b"=\n" in data, data
+    w.imds.set_user_data(data)
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert w.client.profile_target() == out, log
+    with open("/etc/nix/netrc") as f:
+        assert f.read() == netrc
+    assert password not in log
+test_quoted_printable_part_from_pythons_email_package.client_kw = FRESH
+test_quoted_printable_part_from_pythons_email_package.imds_args = []
+
+
+def test_byte_order_mark_before_the_json(w):
+    out = w.publish(1)
+    w.imds.set_user_data(b"\xef\xbb\xbf" + settings(w).encode())
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    check_deployed(w, out, log)
+test_byte_order_mark_before_the_json.client_kw = FRESH
+test_byte_order_mark_before_the_json.imds_args = []
+
+
+def test_malformed_quoted_printable_names_the_part(w):
+    base = snapshot()
+    data = ("Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+            "Content-Type: text/cloud-config\n\n#cloud-config\n--B\n"
+            "Content-Transfer-Encoding: quoted-printable\n\n"
+            + settings(w).replace("s3cret", "s3=cret") + "\n--B--\n")
+    w.imds.set_user_data(data)
+    rc, log = bootstrap(w)
+    assert rc == 4, log
+    errors = [l for l in log.splitlines() if "error:" in l]
+    assert len(errors) == 1 and "MIME part 2: malformed quoted-printable on line 1" in errors[0], log
+    assert "s3=cret" not in log and PASSWORD[2:] not in log, log
+    assert snapshot() == base
+test_malformed_quoted_printable_names_the_part.client_kw = FRESH
+test_malformed_quoted_printable_names_the_part.imds_args = []
+
+
+WRAPPER = """#!/usr/bin/python3
+# Stands in for hail: the bootstrap runs it for --oneshot and then execs it.
+import json, os, signal, sys
+REAL, REPORT = {real!r}, {report!r}
+if "--oneshot" in sys.argv:
+    # the bootstrap is waiting for us: a SIGHUP to it must not kill it
+    os.kill(os.getppid(), signal.SIGHUP)
+else:
+    # we are the bootstrap, exec'd: what did it hand over?
+    fds = {{}}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds[fd] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass        # the listing's own descriptor, closed by now
+    def status():
+        with open("/proc/self/status") as f:
+            return dict(l.split(":", 1) for l in f if ":" in l)
+    blocked = int(status()["SigBlk"], 16)
+    # a SIGHUP at the moment of the exec: it must wait, pending, for hail
+    os.kill(os.getpid(), signal.SIGHUP)
+    st = status()
+    pending = int(st["SigPnd"], 16) | int(st["ShdPnd"], 16)
+    with open(REPORT + ".tmp", "w") as f:
+        json.dump({{"fds": fds, "blocked": blocked, "pending": pending}}, f)
+    os.rename(REPORT + ".tmp", REPORT)
+os.execv(REAL, [REAL] + sys.argv[1:])
+"""
+
+
+def test_handoff_exec_hands_over_no_descriptor_and_keeps_signals_blocked(w):
+    """The exec'd program starts with nothing open above stderr (no libcurl
+    socket to IMDS) and with SIGHUP and SIGTERM blocked, so a SIGHUP sent at
+    the exec waits for hail, which takes it as a poll instead of dying."""
+    w.publish(1)
+    w.imds.set_user_data(settings(w, **{"poll-period": "1h"}))
+    report = os.path.join(w.root, "handoff.json")
+    wrapper = os.path.join(w.root, "hail-wrapper")
+    with open(wrapper, "w") as f:
+        f.write(WRAPPER.format(real=HAIL, report=report))
+    os.chmod(wrapper, 0o755)
+    a = w.client.bootstrap("--imds-endpoint", w.imds.url, "--handoff", "exec", "--hail", wrapper)
+    wait_for(lambda: os.path.exists(report) or a.proc.poll() is not None, 60, "the hand-off")
+    assert a.proc.poll() is None, (a.proc.returncode, a.text())
+    with open(report) as f:
+        got = json.load(f)
+    assert set(got["fds"]) == {"0", "1", "2"}, got["fds"]
+    hup, term = 1 << (signal.SIGHUP - 1), 1 << (signal.SIGTERM - 1)
+    assert got["blocked"] & hup and got["blocked"] & term, hex(got["blocked"])
+    assert got["pending"] & hup, hex(got["pending"])
+    a.wait_log(r"following .* every 1h")
+    out2 = w.publish(2)
+    a.signal(signal.SIGHUP)
+    a.wait_log(r"activated build 2 ", timeout=15)
+    assert w.client.profile_target() == out2
+    assert a.proc.poll() is None, a.text()
+    a.signal(signal.SIGTERM)
+    assert a.wait(10) == 0, a.text()
+test_handoff_exec_hands_over_no_descriptor_and_keeps_signals_blocked.client_kw = FRESH
+test_handoff_exec_hands_over_no_descriptor_and_keeps_signals_blocked.imds_args = []
+
+
+def record():
+    with open("/var/lib/hail/bootstrap.json") as f:
+        return json.load(f)
+
+
+def netrc_in_settings():
+    with open("/etc/nix/hail.conf") as f:
+        conf = f.read()
+    with open("/etc/hail/demo.json") as f:
+        cfg = json.load(f)
+    return "netrc-file = /etc/nix/netrc\n" in conf, cfg.get("netrc-file")
+
+
+def test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators(w):
+    w.publish(1)
+    mine = f"machine 127.0.0.1\n  login {USER}\n  password {PASSWORD}\n"
+
+    def operator_writes(text):
+        with open("/etc/nix/netrc", "w") as f:    # in place: the same inode
+            os.fchmod(f.fileno(), 0o600)
+            f.write(text)
+
+    def read_netrc():
+        with open("/etc/nix/netrc") as f:
+            return f.read()
+
+    # an operator's netrc, no record at all: kept and used
+    operator_writes(mine)
+    w.imds.set_user_data(settings(w, netrc=None))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert read_netrc() == mine and "kept /etc/nix/netrc" in log, log
+    assert netrc_in_settings() == (True, "/etc/nix/netrc")
+    # the user-data's netrc replaces it and is the bootstrap's now
+    w.imds.set_user_data(settings(w))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert "netrc-written" in record(), record()
+    # dropped from the user-data: removed, and nothing points to it
+    w.imds.set_user_data(settings(w, netrc=None))
+    rc, log = bootstrap(w)
+    assert rc == 6, log     # the Hydra wants the credential just revoked
+    assert not os.path.lexists("/etc/nix/netrc"), log
+    removed = [l for l in log.splitlines() if "/etc/nix/netrc" in l]
+    assert len(removed) == 1 and "removed /etc/nix/netrc" in removed[0], log
+    assert netrc_in_settings() == (False, None)
+    assert "netrc-written" not in record(), record()
+    # written again, then changed by an operator: theirs, kept
+    w.imds.set_user_data(settings(w))
+    assert bootstrap(w)[0] == 0
+    operator_writes(mine)
+    w.imds.set_user_data(settings(w, netrc=None))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert read_netrc() == mine and "kept /etc/nix/netrc" in log, log
+    assert netrc_in_settings() == (True, "/etc/nix/netrc")
+    assert PASSWORD not in log
+test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators.client_kw = FRESH
+test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators.imds_args = []
 
 
 if __name__ == "__main__":

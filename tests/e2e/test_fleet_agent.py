@@ -278,5 +278,52 @@ def test_fresh_machine_takes_a_build_while_paused(w):
 test_fresh_machine_takes_a_build_while_paused.imds_args = TAGS
 
 
+def test_a_restart_while_imds_fails_keeps_the_pin(w):
+    """A pin by tag survives a restart while IMDS answers 503: the tags'
+    last word is kept in state.json, and nothing is deployed past it."""
+    v1 = w.publish(1)
+    agent = tagged_agent(w)
+    agent.wait_log(r"activated build 1 ")
+    w.imds.set_tags({"hail:pin": "1"})
+    agent.wait_log(r"pinned to build 1 \(tag hail:pin\)")
+    assert agent.stop() == 0
+    w.publish(2)
+    w.imds.configure(fail_first=100000, fail_mode="503")
+    agent = tagged_agent(w)
+    agent.wait_log(r"instance tags: .*503.*; keeping what it said before")
+    agent.wait_log(r"latest build of .* is 2")
+    for n in (1, 2):
+        agent.signal(signal.SIGHUP)
+        agent.wait_log(r"SIGHUP: polling now", count=n)
+    assert "pin lifted" not in agent.text() and "activated build 2" not in agent.text()
+    assert w.client.profile_target() == v1
+    assert state()["mode"] == "pinned" and state()["control"]["pinned-build-id"] == 1
+    w.imds.configure(fail_first=0)
+    w.imds.set_tags({})
+    agent.wait_log(r"pin lifted")
+    agent.wait_log(r"activated build 2 ")
+    assert agent.stop() == 0
+test_a_restart_while_imds_fails_keeps_the_pin.imds_args = TAGS
+
+
+def test_tags_off_keep_what_they_said(w):
+    """Tags taken out of the metadata (404) are not "no tags": a pause they
+    set stays, with one line saying why."""
+    w.publish(1)
+    agent = tagged_agent(w)
+    agent.wait_log(r"activated build 1 ")
+    w.imds.set_tags({"hail:pause": "true"})
+    agent.wait_log(r"paused by tag hail:pause")
+    w.imds.set_tags({}, enabled=False)
+    agent.wait_log(r"instance tags: not in this instance's metadata")
+    w.publish(2)
+    agent.wait_log(r"latest build of .* is 2")
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(r"SIGHUP: polling now")
+    assert "pause lifted" not in agent.text() and state()["mode"] == "paused"
+    assert agent.stop() == 0
+test_tags_off_keep_what_they_said.imds_args = TAGS
+
+
 if __name__ == "__main__":
     run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])

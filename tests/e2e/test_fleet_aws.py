@@ -401,5 +401,56 @@ test_unreadable_control_keeps_the_last_word.imds_args = []
 test_unreadable_control_keeps_the_last_word.aws_args = []
 
 
+def still_paused(w, agent):
+    """Build 2 is published and polled for twice: the pause keeps build 1."""
+    w.publish(2)
+    agent.wait_log(r"latest build of .* is 2")
+    for n in (1, 2):
+        agent.signal(signal.SIGHUP)
+        agent.wait_log(r"SIGHUP: polling now", count=n)
+    assert "activated build 2" not in agent.text() and "pause lifted" not in agent.text()
+    with open("/var/lib/hail/demo/state.json") as f:
+        assert json.load(f)["mode"] == "paused"
+
+
+def test_a_detached_role_keeps_the_pause(w):
+    """Credentials that expire with no role to renew them make the parameter
+    unreadable, not absent: the pause stays."""
+    w.publish(1)
+    old = w.give_role(1)
+    set_control(w, {"pause": True})
+    agent = control_agent(w)
+    agent.wait_log(r"paused by SSM parameter")
+    w.imds.configure(iam_role=None)
+    w.aws.control("POST", "/credentials/expire", {"AccessKeyId": old["AccessKeyId"]})
+    agent.wait_log(r"SSM parameter: .*no IAM role.*; keeping what it said before")
+    still_paused(w, agent)
+    assert agent.text().count("keeping what it said before") == 1, agent.text()
+    assert agent.stop() == 0
+test_a_detached_role_keeps_the_pause.imds_args = []
+test_a_detached_role_keeps_the_pause.aws_args = []
+
+
+def test_a_restart_while_ssm_fails_keeps_the_pause(w):
+    """The fleet's last word is in state.json: a restart does not forget it."""
+    w.publish(1)
+    w.give_role()
+    set_control(w, {"pause": True})
+    agent = control_agent(w)
+    agent.wait_log(r"paused by SSM parameter")
+    assert agent.stop() == 0
+    w.aws.fault("GetParameter", "500", count=1000)
+    agent = control_agent(w)
+    agent.wait_log(r"SSM parameter: .*InternalServerError.*; keeping what it said before")
+    still_paused(w, agent)
+    w.aws.control("POST", "/fault/clear", {})
+    set_control(w, {"pause": False})
+    agent.wait_log(r"pause lifted")
+    agent.wait_log(r"activated build 2 ")
+    assert agent.stop() == 0
+test_a_restart_while_ssm_fails_keeps_the_pause.imds_args = []
+test_a_restart_while_ssm_fails_keeps_the_pause.aws_args = []
+
+
 if __name__ == "__main__":
     run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])

@@ -21,6 +21,7 @@ private Hydra behind a reverse proxy is (shared/protocols.md, "Hydra"):
     Anything else: 404.
 
 Control server (no auth, JSON in and out, request bodies capped at 64 KiB):
+    POST /unpublish      {"id": N}: the build is deleted (its id is not given again)
     POST /publish        {"job": "P/J/JOB", "out": PATH|null, "system", "finished",
                           "buildstatus", "eval_finished"} -> {"id": N}
     POST /eval-finished  {"id": N} -> {"ok": true}
@@ -130,6 +131,7 @@ class State:
     def __init__(self):
         self.lock = threading.RLock()
         self.builds = []              # dicts, in id order (ids start at 1)
+        self.next_build_id = 1        # a deleted build's id is not given again
         self.faults = []              # dicts, oldest first
         self.next_fault_id = 1
         self.cleared = threading.Event()   # replaced at every clear
@@ -138,26 +140,39 @@ class State:
     # builds -----------------------------------------------------------------
     def publish(self, build):
         with self.lock:
-            build["id"] = len(self.builds) + 1
+            build["id"] = self.next_build_id
+            self.next_build_id += 1
             self.builds.append(build)
             return build["id"]
 
+    def find(self, build_id):
+        for b in self.builds:
+            if b["id"] == build_id:
+                return b
+        return None
+
     def set_eval_finished(self, build_id):
         with self.lock:
-            if 1 <= build_id <= len(self.builds):
-                self.builds[build_id - 1]["eval_finished"] = True
-                return True
-            return False
+            b = self.find(build_id)
+            if b:
+                b["eval_finished"] = True
+            return b is not None
 
     def get_build(self, build_id):
         with self.lock:
-            if 1 <= build_id <= len(self.builds):
-                return dict(self.builds[build_id - 1])
-            return None
+            b = self.find(build_id)
+            return dict(b) if b else None
 
     def list_builds(self):
         with self.lock:
             return [dict(b) for b in self.builds]
+
+    def unpublish(self, build_id):
+        """Deletes a build, as Hydra's admin may: its id is never given again."""
+        with self.lock:
+            before = len(self.builds)
+            self.builds = [b for b in self.builds if b["id"] != build_id]
+            return len(self.builds) != before
 
     def latest(self, job, system=None, eval_finished=False):
         """Highest id of a successful build of job (protocols.md: finished = 1
@@ -725,6 +740,13 @@ class ControlHandler(Handler):
             if not isinstance(build_id, int) or isinstance(build_id, bool):
                 raise BadRequest('"id" must be an integer')
             if not state.set_eval_finished(build_id):
+                return 404, {"error": "no build %d" % build_id}
+            return 200, {"ok": True}
+        if (method, path) == ("POST", "/unpublish"):
+            build_id = json_object(body).get("id")
+            if not isinstance(build_id, int) or isinstance(build_id, bool):
+                raise BadRequest('"id" must be an integer')
+            if not state.unpublish(build_id):
                 return 404, {"error": "no build %d" % build_id}
             return 200, {"ok": True}
         if (method, path) == ("POST", "/fault"):

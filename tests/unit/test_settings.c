@@ -61,6 +61,13 @@ int main(void)
 		{ "{\"hail\": {\"profile\": \"a b\"}}", "hail.profile" },
 		{ "{\"hail\": {\"poll-period\": \"soon\"}}", "hail.poll-period" },
 		{ "{\"hail\": {\"poll-period\": true}}", "hail.poll-period" },
+		/* range before the cast: (unsigned)1e300 is undefined behaviour */
+		{ "{\"hail\": {\"poll-period\": 1e300}}", "hail.poll-period: not a whole number" },
+		{ "{\"hail\": {\"poll-period\": -1e300}}", "hail.poll-period: not a whole number" },
+		{ "{\"hail\": {\"poll-period\": 4294967296}}", "hail.poll-period: not a whole number" },
+		{ "{\"hail\": {\"poll-period\": -1}}", "hail.poll-period: not a whole number" },
+		{ "{\"hail\": {\"poll-period\": 0}}", "hail.poll-period: not a whole number" },
+		{ "{\"hail\": {\"poll-period\": 1.5}}", "hail.poll-period: not a whole number" },
 		{ "{\"hail\": {\"netrc\": \"machine h login u\"}}", "hail.netrc: malformed" },
 		{ "{\"hail\": {\"netrc\": \"machine h login u passwrd SECRET\"}}", "hail.netrc: malformed" },
 		{ "{\"hail\": {\"netrc\": [1]}}", "hail.netrc: must be a string" },

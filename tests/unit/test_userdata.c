@@ -53,6 +53,35 @@ static const char mime_b64[] =
 	"eyJoYWlsIjogeyJqb2ItdXJpIjogImh0dHBzOi8vaC9qb2IvcC9qL3gifX0=\n"
 	"--XYZ--\n";
 
+/* Python's EmailMessage.set_content() for the JSON below (a line over 78
+ * characters: quoted-printable), as_bytes(policy=SMTP): CRLF line ends. */
+#define QP_JSON "{\"hail\": {\"job-uri\": \"https://h/job/p/j/x\", \"netrc\": " \
+	"\"machine h login u password a=b==c\\n\", \"trusted-public-keys\": " \
+	"[\"hail-test-1:o3v3i1iGJ6lWQ1flVA9g8zZRoWfY4ZXUd3v8I2N0Kk8=\"]}}"
+static const char mime_qp[] =
+	"Content-Type: multipart/mixed; boundary=\"==B4698967512387663046==\"\r\n"
+	"\r\n"
+	"--==B4698967512387663046==\r\n"
+	"Content-Type: text/json; charset=\"utf-8\"\r\n"
+	"Content-Transfer-Encoding: quoted-printable\r\n"
+	"MIME-Version: 1.0\r\n"
+	"\r\n"
+	"{\"hail\": {\"job-uri\": \"https://h/job/p/j/x\", \"netrc\": \"machine h login u passw=\r\n"
+	"ord a=3Db=3D=3Dc\\n\", \"trusted-public-keys\": [\"hail-test-1:o3v3i1iGJ6lWQ1flVA9=\r\n"
+	"g8zZRoWfY4ZXUd3v8I2N0Kk8=3D\"]}}\r\n"
+	"\r\n"
+	"--==B4698967512387663046==--\r\n";
+
+/* A one-part MIME document with the given transfer encoding and body. */
+static char *mime_part(const char *cte, const char *body)
+{
+	static char buf[4096];
+
+	snprintf(buf, sizeof(buf), "Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+		 "Content-Transfer-Encoding: %s\n\n%s\n--B--\n", cte, body);
+	return buf;
+}
+
 int main(void)
 {
 	char *json = NULL, gz[USERDATA_MAX * 2], *big;
@@ -79,6 +108,96 @@ int main(void)
 	r = extract(mime_b64, strlen(mime_b64), &json);
 	CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "MIME base64 part, LF");
 	free(json);
+
+	r = extract(mime_qp, strlen(mime_qp), &json);
+	CHECK(r == 0 && json && !strcmp(json, QP_JSON), "MIME quoted-printable part from "
+	      "Python's email package: %s", json ? json : "none");
+	free(json);
+
+	/* soft breaks with LF or CRLF, blanks after them, lower-case hex, and
+	 * transport padding at a hard line end (RFC 2045 6.7) */
+	{
+		static const char qp[] = "{\"hail\": {\"job-uri\": =  \r\n\"https://h/job/=\n"
+			"p/j/x\", \"x\": \"=3d=3D\"}}   \n";
+		static const char want[] = "{\"hail\": {\"job-uri\": \"https://h/job/p/j/x\", "
+			"\"x\": \"==\"}}";
+
+		const char *m = mime_part("Quoted-Printable", qp);
+
+		r = extract(m, strlen(m), &json);
+		CHECK(r == 0 && json && !strcmp(json, want), "quoted-printable soft breaks, "
+		      "lower-case hex: %s", json ? json : "none");
+		free(json);
+	}
+	{
+		static const char *const bad_qp[] = {
+			"{\"hail\": {\"job-uri\": \"a=b\"}}",        /* = not hex */
+			"{\"hail\": {\"job-uri\": \"a=3\"}}",        /* one digit */
+			"{\"hail\": {\"job-uri\": \"a=\n=4\n\"}}",  /* one digit at line end */
+			"{\"hail\": {\"job-uri\": \"a=G1\"}}",       /* G is not hex */
+			"{\"hail\": {\"job-uri\": \"a= 3D\"}}",      /* blank inside */
+		};
+
+		for (size_t i = 0; i < sizeof(bad_qp) / sizeof(bad_qp[0]); i++) {
+			struct hail_errbuf e;
+			const char *m = mime_part("quoted-printable", bad_qp[i]);
+
+			r = userdata_extract(m, strlen(m), &json, &n, &e);
+			CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, "MIME part 1: malformed "
+			      "quoted-printable on line") && !strchr(e.msg, '\n'),
+			      "bad quoted-printable row %zu: %s", i, r ? e.msg : "accepted");
+		}
+	}
+
+	{
+		/* a bare "=" in someone else's part is not our error */
+		static const char sloppy[] = "Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+			"Content-Type: text/cloud-config\n"
+			"Content-Transfer-Encoding: quoted-printable\n\n"
+			"#cloud-config\nruncmd: [\"a=b\"]\n--B\n"
+			"Content-Transfer-Encoding: quoted-printable\n\n" HAIL_JSON "\n--B--\n";
+		struct hail_errbuf e;
+		const char *m = mime_part("quoted-printable", "=EF=BB=BF {\"hail\": \"a=b\"}");
+
+		r = extract(sloppy, strlen(sloppy), &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "bad quoted-printable in a "
+		      "cloud-config part: skipped");
+		free(json);
+		r = userdata_extract(m, strlen(m), &json, &n, &e);
+		CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, "MIME part 1: malformed"),
+		      "bad quoted-printable after an encoded BOM: ours, refused");
+	}
+
+	/* a UTF-8 byte-order mark before the JSON: whole user-data, gzip'd,
+	 * a plain part, a base64 part, a quoted-printable part */
+	{
+		static const char bom[] = "\xef\xbb\xbf" HAIL_JSON "\n";
+		const char *m;
+
+		r = extract(bom, strlen(bom), &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "BOM before plain JSON");
+		free(json);
+		n = gzip(bom, strlen(bom), gz, sizeof(gz));
+		r = extract(gz, n, &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "BOM before gzip'd JSON");
+		free(json);
+		m = mime_part("7bit", bom);
+		r = extract(m, strlen(m), &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "BOM in a MIME part");
+		free(json);
+		/* base64 of the BOM and HAIL_JSON */
+		m = mime_part("base64", "77u/eyJoYWlsIjogeyJqb2ItdXJpIjogImh0dHBzOi8vaC9qb2IvcC9q"
+			      "L3gifX0=");
+		r = extract(m, strlen(m), &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "BOM in a base64 part");
+		free(json);
+		m = mime_part("quoted-printable", "=EF=BB=BF" HAIL_JSON);
+		r = extract(m, strlen(m), &json);
+		CHECK(r == 0 && json && !strcmp(json, HAIL_JSON), "BOM in a quoted-printable part");
+		free(json);
+		r = extract("\xef\xbb\xbf#cloud-config\n", 17, &json);
+		CHECK(r == 0 && !json, "BOM before a cloud-config: not ours");
+	}
 
 	n = gzip(mime, strlen(mime), gz, sizeof(gz));
 	r = extract(gz, n, &json);
@@ -134,6 +253,14 @@ int main(void)
 			"Content-Transfer-Encoding: base64\n\n!!!notbase64!!!\n--B--\n";
 		r = extract(bad64, strlen(bad64), &json);
 		CHECK(r == HAIL_E_USAGE && !json, "MIME with bad base64");
+	}
+	{
+		struct hail_errbuf e;
+		const char *m = mime_part("base64", "!!!notbase64!!!");
+
+		r = userdata_extract(m, strlen(m), &json, &n, &e);
+		CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, "MIME part 1: not valid base64"),
+		      "bad base64 names the part: %s", r ? e.msg : "accepted");
 	}
 	return check_exit();
 }
