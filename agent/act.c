@@ -155,6 +155,10 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 			return ret;
 		save_or_warn(a);
 	}
+	/* a switch resumed from the journal was not recorded yet */
+	if (to->id && !state_generation_id(st, to->generation, to->path) &&
+	    state_add_generation(st, to) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (to->id)
 		snprintf(what, sizeof(what), "build %" PRIu64, to->id);
 	else
@@ -342,6 +346,9 @@ int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e
 		goto out;
 	id = ref_is(&a->st.on, cur) ? a->st.on.id : 0;
 	ret = run_activation(a, id, cur, e);
+	/* it is a successful activation of what is there: good, as any other */
+	if (ret == 0 && ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	save_or_warn(a);
 out:
 	if (lock_fd >= 0)

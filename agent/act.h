@@ -22,8 +22,8 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 
 /* Activates the build the profile is on (start-up and --oneshot: the
  * machine may have booted into a state the service is not set up for),
- * under the lock, waiting up to wait_s for it. Its result is recorded;
- * the last known good is not changed by it. */
+ * under the lock, waiting up to wait_s for it. Its result is recorded; a
+ * success makes that build the last known good (it is one, now). */
 int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e);
 
 #endif

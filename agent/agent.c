@@ -28,11 +28,10 @@
 
 static int init_state(struct agent *a, struct hail_errbuf *e)
 {
+	struct agent_paths *p = &a->paths;
 	struct hail_errbuf why;
 	char *dir;
 	int ret;
-
-	struct agent_paths *p = &a->paths;
 
 	p->name = profile_state_name(p->profile);
 	p->label = strdup(str_has_prefix(p->profile, PROFILES_DIR "/") ?
@@ -162,8 +161,11 @@ static void log_decision(struct agent *a, const struct decision *d)
 	bool changed = !a->decided || l->mode != d->mode || l->action != d->action ||
 		l->target.id != d->target.id || strcmp(l->reason, d->reason);
 
-	if (d->action == ACTION_SWITCH)
-		return;         /* the switch logs itself */
+	if (d->action == ACTION_SWITCH) {
+		if (d->downgrade)
+			log_warning("%s", d->reason);
+		return;         /* else the switch logs itself */
+	}
 	if (d->action == ACTION_ACTIVATE || d->action == ACTION_ROLL_BACK) {
 		log_msg(d->level, 0, "%s", d->reason);      /* rare, and worth a line */
 		return;
@@ -207,7 +209,7 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 
 	memset(out, 0, sizeof(*out));
 	poll_err = observe(a, e);
-	if (a->obs.err == HAIL_E_NIX || poll_err == HAIL_E_INTERNAL)
+	if (a->obs.profile_unreadable)
 		return poll_err;        /* no profile to decide about */
 	if (f->latest_known) {
 		a->st.latest_id = f->latest_id;

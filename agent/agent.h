@@ -50,6 +50,7 @@ struct build_cache {
 struct observation {
 	struct poll_facts f;            /* borrows from cur_path and the build cache */
 	char *cur_path;                 /* owned */
+	bool profile_unreadable;        /* nothing can be decided this poll */
 	int err;
 	struct hail_errbuf why;
 };

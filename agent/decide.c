@@ -252,7 +252,8 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 	if (!f->ctl.pin && cur_id && target_id < cur_id) {
 		d->downgrade = true;
 		say(d, LOG_WARNING, "latest build %" PRIu64 " is older than build %" PRIu64 " on the "
-		    "profile (a newer build deleted on Hydra?): downgrading", target_id, cur_id);
+		    "profile (a newer build deleted on Hydra, or the job moved?): downgrading",
+		    target_id, cur_id);
 	} else {
 		say(d, LOG_INFO, "switching to build %" PRIu64, target_id);
 	}

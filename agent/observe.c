@@ -37,11 +37,13 @@ static int check_netrc(struct agent *a, struct hail_errbuf *e)
 
 	if (!path)
 		return 0;
+	if (stat(path, &st) == 0 && (!(st.st_mode & 0077) || a->netrc_warned))
+		return 0;       /* the idle poll's way: no formatting */
 	str_escape(shown, sizeof(shown), path, strlen(path));
 	if (stat(path, &st) < 0)
 		return hail_fail(e, errno == ENOENT ? HAIL_E_NOT_FOUND : HAIL_E_INTERNAL,
 				 "netrc-file %s: %s", shown, strerror(errno));
-	if ((st.st_mode & 0077) && !a->netrc_warned) {
+	if (st.st_mode & 0077) {
 		log_warning("netrc-file %s can be read by others (mode %04o): it holds "
 			    "credentials; chmod 600 it", shown, (unsigned)(st.st_mode & 07777));
 		a->netrc_warned = true;
@@ -77,10 +79,6 @@ static int observe_latest(struct agent *a, struct hail_errbuf *e)
 	c->latest_stoptime = b.stoptime ? b.stoptime : (int64_t)time(NULL);
 	hydra_build_clear(&b);
 	log_info("latest build of %s is %" PRIu64 ": %s", a->clients.job.uri, id, c->latest_path);
-	if (a->st.on.id && id < a->st.on.id)
-		log_warning("Hydra's latest build %" PRIu64 " is older than build %" PRIu64
-			    " on the profile: a newer build was deleted on Hydra, or the job moved",
-			    id, a->st.on.id);
 	return 0;
 }
 
@@ -188,7 +186,8 @@ int observe(struct agent *a, struct hail_errbuf *e)
 	}
 	ret = profile_current(a->paths.profile, &o->cur_path, &why);
 	if (ret < 0) {
-		o->err = ret;           /* nothing can be decided about this profile */
+		o->profile_unreadable = true;
+		o->err = ret;
 		o->why = why;
 		return hail_fail(e, ret, "%s", why.msg);
 	}

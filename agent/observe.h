@@ -11,7 +11,7 @@
 
 /* Fills a->obs (freeing the last poll's). Returns 0, or the error that kept
  * a fact unknown (also in a->obs.err and .why); a profile that cannot be read
- * is an error after which nothing may be decided (HAIL_E_NIX). */
+ * is an error after which nothing may be decided (a->obs.profile_unreadable). */
 int observe(struct agent *a, struct hail_errbuf *e);
 
 void observation_clear(struct observation *o);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "signals.h"
 #include "storepath.h"
 #include "strutil.h"
@@ -146,7 +147,7 @@ int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf 
 	}
 	/* flock() would block with our signals held: try, and wait on the
 	 * signals in between, so SIGTERM still ends the wait. */
-	while (flock(lfd, LOCK_EX | LOCK_NB) < 0) {
+	for (bool said = false; flock(lfd, LOCK_EX | LOCK_NB) < 0; said = true) {
 		if (errno != EWOULDBLOCK) {
 			ret = hail_fail(e, HAIL_E_INTERNAL, "lock %s: %s", lock_path, strerror(errno));
 			goto out;
@@ -156,6 +157,9 @@ int profile_lock(const char *path, unsigned wait_s, int *fd, struct hail_errbuf 
 					"of profile %s", path);
 			goto out;
 		}
+		if (!said && wait_s)
+			log_info("profile %s is locked by another process: waiting up to %us",
+				 path, wait_s);
 		if (monotonic_ms() >= deadline) {
 			ret = hail_fail(e, HAIL_E_BUSY, "profile %s is locked by another process "
 					"(%s)", path, lock_path);

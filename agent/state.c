@@ -144,59 +144,133 @@ static const char *const err_kinds[] = {
 
 /* The state is written after every poll, so it is printed by hand: cJSON's
  * printer (a sprintf and an sscanf per number) cost more than the poll's
- * HTTP request. A growing buffer; oom is sticky. */
+ * HTTP request, and so did vsnprintf() for each piece: jw_printf() copies
+ * literal runs and formats the few conversions the state uses (%s, %d, %ld,
+ * %lld, %lu, %llu) itself. A growing buffer; oom is sticky. */
 struct jw {
 	char *buf;
 	size_t len, cap;
 	bool oom;
 };
 
+static bool jw_room(struct jw *w, size_t n)
+{
+	size_t cap;
+	char *p;
+
+	if (w->oom)
+		return false;
+	if (w->cap - w->len > n)
+		return true;
+	cap = (w->cap ? w->cap : 2048) * 2 + n;
+	p = realloc(w->buf, cap);
+	if (!p) {
+		w->oom = true;
+		return false;
+	}
+	w->buf = p;
+	w->cap = cap;
+	return true;
+}
+
+static void jw_put(struct jw *w, const char *s, size_t n)
+{
+	if (jw_room(w, n)) {
+		memcpy(w->buf + w->len, s, n);
+		w->len += n;
+		w->buf[w->len] = '\0';
+	}
+}
+
+static void jw_unsigned(struct jw *w, unsigned long long v, bool negative)
+{
+	char digits[24], *p = digits + sizeof(digits);
+
+	do {
+		*--p = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	if (negative)
+		*--p = '-';
+	jw_put(w, p, (size_t)(digits + sizeof(digits) - p));
+}
+
+static void jw_signed(struct jw *w, long long v)
+{
+	/* the magnitude of LLONG_MIN does not fit a long long: negate unsigned */
+	jw_unsigned(w, v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v, v < 0);
+}
+
 static void jw_printf(struct jw *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void jw_printf(struct jw *w, const char *fmt, ...)
 {
 	va_list ap;
-	int n;
 
-	for (int tries = 0; tries < 2 && !w->oom; tries++) {
-		va_start(ap, fmt);
-		n = vsnprintf(w->buf ? w->buf + w->len : NULL, w->buf ? w->cap - w->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			w->oom = true;
-		} else if (w->buf && (size_t)n < w->cap - w->len) {
-			w->len += (size_t)n;
-			return;
+	va_start(ap, fmt);
+	while (*fmt) {
+		size_t run = strcspn(fmt, "%");
+		const char *s;
+
+		jw_put(w, fmt, run);
+		fmt += run;
+		if (!*fmt)
+			break;
+		if (!strncmp(fmt, "%s", 2)) {
+			s = va_arg(ap, const char *);
+			jw_put(w, s, strlen(s));
+			fmt += 2;
+		} else if (!strncmp(fmt, "%d", 2)) {
+			jw_signed(w, va_arg(ap, int));
+			fmt += 2;
+		} else if (!strncmp(fmt, "%ld", 3)) {
+			jw_signed(w, va_arg(ap, long));
+			fmt += 3;
+		} else if (!strncmp(fmt, "%lld", 4)) {
+			jw_signed(w, va_arg(ap, long long));
+			fmt += 4;
+		} else if (!strncmp(fmt, "%lu", 3)) {
+			jw_unsigned(w, va_arg(ap, unsigned long), false);
+			fmt += 3;
+		} else if (!strncmp(fmt, "%llu", 4)) {
+			jw_unsigned(w, va_arg(ap, unsigned long long), false);
+			fmt += 4;
 		} else {
-			size_t cap = (w->cap ? w->cap : 1024) * 2 + (size_t)n;
-			char *p = realloc(w->buf, cap);
-
-			if (!p)
-				w->oom = true;
-			w->buf = p ? p : w->buf;
-			w->cap = p ? cap : w->cap;
+			/* only the conversions above are used here */
+			w->oom = true;
+			break;
 		}
 	}
+	va_end(ap);
 }
 
 /* A JSON string: quotes, backslashes and control characters escaped. */
 static void jw_string(struct jw *w, const char *s)
 {
-	jw_printf(w, "\"");
+	static const char hex[] = "0123456789abcdef";
+
+	jw_put(w, "\"", 1);
 	for (const char *p = s; *p; ) {
 		size_t run = strcspn(p, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\t\n\x0b\x0c\r"
 				     "\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a"
 				     "\x1b\x1c\x1d\x1e\x1f");
 
-		jw_printf(w, "%.*s", (int)run, p);
+		jw_put(w, p, run);
 		p += run;
-		if (*p)
-			jw_printf(w, *p == '"' || *p == '\\' ? "\\%c" : "\\u%04x",
-				  *p == '"' || *p == '\\' ? *p : (unsigned char)*p);
+		if (*p == '"' || *p == '\\') {
+			char esc[2] = { '\\', *p };
+
+			jw_put(w, esc, 2);
+		} else if (*p) {
+			char esc[6] = { '\\', 'u', '0', '0', hex[(unsigned char)*p >> 4],
+					hex[(unsigned char)*p & 15] };
+
+			jw_put(w, esc, 6);
+		}
 		if (*p)
 			p++;
 	}
-	jw_printf(w, "\"");
+	jw_put(w, "\"", 1);
 }
 
 static void jw_key_string(struct jw *w, const char *indent, const char *key, const char *v)
@@ -427,11 +501,16 @@ static int read_journal(const cJSON *o, struct agent_state *s)
 		ret = read_ref(old, &s->journal.to);
 		s->journal.phase = s->journal.to.path ? PHASE_SWITCHING : PHASE_IDLE;
 	}
-	if (ret == 0 && !cJSON_HasObjectItem(o, "baseline"))
+	/* a file without "generations" is hail 0.3's (this one always writes it) */
+	if (cJSON_HasObjectItem(o, "generations"))
+		return ret;
+	if (ret == 0)
 		ret = ref_copy(&s->baseline, &s->on);
-	if (ret == 0 && !cJSON_HasObjectItem(o, "last-good") && s->on.path && s->on.id &&
-	    !strcmp(s->activation_result, "success") && s->activation_id == s->on.id)
+	if (ret == 0 && s->on.path && s->on.id && !strcmp(s->activation_result, "success") &&
+	    s->activation_id == s->on.id)
 		ret = ref_copy(&s->good, &s->on);
+	/* no generation record from it: hail 0.3 could note a wrong id after
+	 * a rollback, and an id is kept only where it is known */
 	return ret;
 }
 

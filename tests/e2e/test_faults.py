@@ -249,6 +249,91 @@ def test_profile_lock_held_by_another_process(w):
     assert w.client.profile_target() is None
 
 
+def test_stop_while_waiting_for_the_lock(w):
+    """SIGTERM during the lock wait is a stop (130), not "locked" (7)."""
+    w.publish(1)
+    os.makedirs("/nix/var/nix/profiles", exist_ok=True)
+    with open("/nix/var/nix/profiles/demo.hail.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        a = w.client.start("--oneshot")
+        a.wait_log(r"is locked by another process: waiting up to ")
+        a.signal(signal.SIGTERM)
+        rc = a.wait()
+    assert rc == 130, a.text()
+    assert "stopped while waiting for the lock" in a.text(), a.text()
+    assert w.client.profile_target() is None
+
+
+def test_latest_of_another_job_is_refused(w):
+    """A latest that redirects to another job's build is not deployed."""
+    v1 = w.publish(1)
+    assert w.client.oneshot()[0] == 0
+    other = w.hydra.control("POST", "/publish", {"job": "proj/main/other",
+                                                 "out": w.build(9)})["id"]
+    w.hydra.fault("foreign-location", "latest", value=f"{w.hydra.url}/build/{other}")
+    rc, log = w.client.oneshot()
+    assert rc == 4, log
+    assert f"latest build {other} is of job proj/main/other, not of " in log, log
+    assert w.client.profile_target() == v1
+    assert w.client.activation_log() == ["1", "1"]      # what is there, activated
+
+
+def test_pin_to_another_jobs_build_is_not_a_usage_error(w):
+    """A pin is what an operator wrote, data: a pin to another job's build
+    is exit 4 (an answer that makes no sense), never 2 (a bad flag)."""
+    v1 = w.publish(1)
+    assert w.client.oneshot()[0] == 0
+    w.hydra.control("POST", "/publish", {"job": "proj/main/other", "out": w.build(9)})
+    w.imds.set_tags({"hail:pin": "2"})
+    rc, log = w.client.oneshot("--imds-endpoint", w.imds.url)
+    assert rc == 4 and "pinned build 2 is of job proj/main/other" in log, log
+    assert w.client.profile_target() == v1
+test_pin_to_another_jobs_build_is_not_a_usage_error.imds_args = ["--tags-enabled"]
+
+
+def test_a_deleted_newer_build_is_a_logged_downgrade(w):
+    v1 = w.publish(1)
+    w.publish(2)
+    assert w.client.oneshot()[0] == 0
+    w.hydra.control("POST", "/unpublish", {"id": 2})
+    rc, log = w.client.oneshot()
+    assert rc == 0, log
+    assert re.search(r"warning: latest build 1 is older than build 2 on the profile .*: "
+                     r"downgrading", log), log
+    assert w.client.profile_target() == v1
+
+
+def test_oneshot_without_hydra_activates_what_is_there(w):
+    w.publish(1)
+    assert w.client.oneshot()[0] == 0
+    w.hydra.stop()
+    rc, log = w.client.oneshot()
+    assert rc == 3, log
+    assert w.client.activation_log() == ["1", "1"], log
+
+
+def test_netrc_deleted_while_polling_is_named(w):
+    w.publish(1)
+    agent = w.client.start("--poll-period", "1s")
+    agent.wait_log(r"activated build 1 ")
+    os.unlink(w.client.netrc)
+    agent.wait_log(r"error: netrc-file /etc/nix/netrc: No such file or directory")
+    assert "HTTP 401" not in agent.text()
+    assert agent.stop() == 0
+
+
+def test_netrc_readable_by_others_is_warned_about_once(w):
+    w.publish(1)
+    os.chmod(w.client.netrc, 0o644)
+    agent = w.client.start("--poll-period", "1s")
+    agent.wait_log(r"activated build 1 ")
+    for n in (1, 2):
+        agent.signal(signal.SIGHUP)
+        agent.wait_log(r"SIGHUP: polling now", count=n)
+    assert agent.text().count("can be read by others (mode 0644)") == 1, agent.text()
+    assert agent.stop() == 0
+
+
 def test_usage_errors_change_nothing(w):
     cases = [
         (["--job-uri", "htp://x/job/a/b/c"], "job-uri 'htp://x/job/a/b/c': scheme must be"),

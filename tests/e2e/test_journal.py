@@ -153,6 +153,20 @@ def test_state_disk_full_after_the_switch(w):
     assert converged_on(v2) and state()["build-id"] == 2
 
 
+def test_a_failed_state_write_keeps_the_activations_error(w):
+    """The full disk's error is a warning; the poll's error stays the
+    activation's, and the rollback still happens."""
+    v1 = deploy(w, 1)
+    run(["mount", "-o", "remount,size=256k", "/var/lib/hail"])
+    w.publish(2, activate=failing(2))
+    rc, log = w.client.oneshot(env=wrapped_env(w, "--set", "fill"))
+    assert rc == 6, log
+    errors = [l for l in log.splitlines() if l.startswith("hail: error:")]
+    assert errors[-1].startswith("hail: error: build 2 failed to activate"), log
+    assert "No space left on device" in log and w.client.profile_target() == v1, log
+    os.unlink("/var/lib/hail/fill")
+
+
 def test_state_disk_full_before_the_switch(w):
     """Without the journal's record a switch is not started."""
     v1 = deploy(w, 1)

@@ -162,6 +162,32 @@ def test_state_file_and_status(w):
     assert r.returncode == 1 and "no hail state for nope" in r.stderr
 
 
+def test_profiles_a_slash_b_and_a_dash_b_keep_apart(w):
+    w.publish(1)
+    for profile in ("a/b", "a-b"):
+        rc, log = w.client.oneshot(profile=profile)
+        assert rc == 0, log
+    assert sorted(os.listdir("/var/lib/hail")) == ["a%2Fb", "a-b"], os.listdir("/var/lib/hail")
+    with open("/var/lib/hail/a-b/hold", "w"):
+        pass                                    # holds a-b only
+    w.publish(2)
+    assert w.client.oneshot(profile="a/b")[0] == 0
+    assert w.client.oneshot(profile="a-b")[0] == 8
+    r = subprocess.run([HAIL, "status", "--json"], capture_output=True, text=True)
+    assert set(json.loads(r.stdout)) == {"a/b", "a-b"}, r.stdout
+    r = subprocess.run([HAIL, "status", "--profile", "a/b"], capture_output=True, text=True)
+    assert r.stdout.startswith("a/b: following\n"), r.stdout
+
+
+def test_status_json_escapes_names(w):
+    w.publish(1)
+    profile = '/nix/var/nix/profiles/we"b'
+    rc, log = w.client.start("--oneshot", profile=profile).wait(), None
+    assert rc == 0
+    r = subprocess.run([HAIL, "status", "--json"], capture_output=True, text=True)
+    assert json.loads(r.stdout)['we"b']["build-id"] == 1, r.stdout
+
+
 def test_metrics_file(w):
     w.publish(1)
     metrics = os.path.join(w.root, "hail.prom")

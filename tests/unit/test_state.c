@@ -1,8 +1,10 @@
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "hold.h"
 #include "metrics.h"
 #include "state.h"
 
@@ -29,6 +31,9 @@ static void test_round_trip(void)
 	s.last_poll_result = HAIL_E_HTTP;
 	strcpy(s.last_poll_error, "GET \"x\\y\": HTTP 500\x01 \xc3\xa9");
 	strcpy(s.activation_result, "failure");
+	strcpy(s.health_result, "timeout");
+	s.health_exit = -1;
+	s.health_ms = 1234567;
 	s.mode = MODE_HELD_FAILED;
 	s.tags.pin = 7;
 	s.fleet.pause = true;
@@ -60,6 +65,8 @@ static void test_round_trip(void)
 	CHECK(t.tags.pin == 7 && t.fleet.pause && t.fleet.pause_until == 1800000000,
 	      "each control source's last word round trip");
 	CHECK(state_failed(&t, P2) && !state_failed(&t, P1), "failed paths");
+	CHECK(!strcmp(t.health_result, "timeout") && t.health_exit == -1 && t.health_ms == 1234567,
+	      "negative and large numbers written by hand read back");
 	state_free(&t);
 	free(json);
 
@@ -112,6 +119,41 @@ static void test_old_state(void)
 	state_free(&t);
 }
 
+/* The hold file may be an operator's: a number out of range holds until
+ * removed, and is never cast (a cast of 1e300 is undefined). */
+static void test_hold_file(void)
+{
+	static const struct { const char *text; uint64_t until; } rows[] = {
+		{ "{\"release-after-build\": 7}", 7 },
+		{ "{\"release-after-build\": 1e300}", 0 },
+		{ "{\"release-after-build\": -1}", 0 },
+		{ "{\"release-after-build\": 2.5}", 0 },
+		{ "{\"release-after-build\": 9007199254740993e3}", 0 },
+		{ "", 0 },
+		{ "not json", 0 },
+	};
+	char path[] = "/tmp/hail-test-hold-XXXXXX";
+	int fd = mkstemp(path);
+
+	for (size_t i = 0; fd >= 0 && i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct hail_errbuf e;
+		uint64_t until = 99;
+		bool held = false;
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fputs(rows[i].text, f);
+			fclose(f);
+		}
+		CHECK(hold_read(path, &held, &until, &e) == 0 && held && until == rows[i].until,
+		      "hold file '%s'", rows[i].text);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+}
+
 int main(void)
 {
 	struct agent_state t;
@@ -120,6 +162,7 @@ int main(void)
 	test_round_trip();
 	test_generations();
 	test_old_state();
+	test_hold_file();
 	CHECK(state_from_json("{\"store-path\": \"/etc/passwd\"}", 30, &t, &e) == 0 &&
 	      t.on.path == NULL, "a bad store path in the state is dropped");
 	state_free(&t);
