@@ -182,6 +182,8 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 	d->level = LOG_INFO;
 	if (resume_journal(st, f, d))
 		return;
+	if (target_path)
+		d->target = ref_of(target_id, 0, target_path);
 	if (check_hold(rules, st, f, target_path, d))
 		return;
 	if (!target_path) {

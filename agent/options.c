@@ -37,6 +37,8 @@ static const struct opt_def opt_table[] = {
 	  "read settings from a JSON object whose keys are these long flags" },
 	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
 	  "read the fleet's pause and pin from this SSM parameter every poll" },
+	{ "fleet-file", ARG_STRING, OPT_FLEET_FILE, "FILE",
+	  "fleet settings shared by this machine's agents, when FILE exists" },
 	{ "health-check-timeout", ARG_PERIOD, OPT_HEALTH_CHECK_TIMEOUT, "PERIOD",
 	  "kill bin/health-check after PERIOD; default 5m" },
 	{ "help", ARG_ACTION, OPT_HELP, NULL, "show this help and exit" },
@@ -128,6 +130,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 {
 	switch (id) {
 	case OPT_CONFIG: return &s->config_file;
+	case OPT_FLEET_FILE: return &s->fleet_file;
 	case OPT_METRICS_FILE: return &s->metrics_file;
 	case OPT_STATE_DIR: return &s->state_dir;
 	case OPT_JOB_URI: return &s->job_uri;
@@ -267,9 +270,17 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 	return hail_fail(e, HAIL_E_USAGE, "%s: not allowed in a config file", src);
 }
 
-int settings_read_config_json(struct settings *s, const char *name, const char *text,
-			      unsigned long len, struct hail_errbuf *e)
+/* What a fleet file may set: what all agents on one machine share, and
+ * nothing that chooses what an agent deploys. */
+#define FLEET_KEYS ((1u << OPT_AWS_ENDPOINT_URL) | (1u << OPT_CONTROL_SSM_PARAMETER) | \
+		    (1u << OPT_IMDS_ENDPOINT) | (1u << OPT_INSTANCE_ID) | \
+		    (1u << OPT_ROLLOUT_WINDOW))
+
+/* The config and the fleet file's reader; fleet limits it to FLEET_KEYS. */
+static int read_json(struct settings *s, bool fleet, const char *name, const char *text,
+		     unsigned long len, struct hail_errbuf *e)
 {
+	const char *kind = fleet ? "fleet file" : "config file";
 	char fname[128];
 	cJSON *root, *item;
 	const char *end = NULL;
@@ -278,10 +289,10 @@ int settings_read_config_json(struct settings *s, const char *name, const char *
 	str_escape(fname, sizeof(fname), name, strlen(name));
 	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!root)
-		return hail_fail(e, HAIL_E_USAGE, "config file %s: not valid JSON (at byte %ld)",
-				 fname, end ? (long)(end - text) : 0L);
+		return hail_fail(e, HAIL_E_USAGE, "%s %s: not valid JSON (at byte %ld)",
+				 kind, fname, end ? (long)(end - text) : 0L);
 	if (!cJSON_IsObject(root)) {
-		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: must hold a JSON object", fname);
+		ret = hail_fail(e, HAIL_E_USAGE, "%s %s: must hold a JSON object", kind, fname);
 		goto out;
 	}
 	cJSON_ArrayForEach(item, root) {
@@ -289,14 +300,22 @@ int settings_read_config_json(struct settings *s, const char *name, const char *
 		char key[64], src[256];
 
 		str_escape(key, sizeof(key), item->string, strlen(item->string));
+		if (o && fleet && !(FLEET_KEYS & (1u << o->id))) {
+			/* refused even when given elsewhere: a file that tries
+			 * to set a job or a profile is not the bootstrap's */
+			ret = hail_fail(e, HAIL_E_USAGE, "fleet file %s: key %s: not a fleet setting "
+					"(only rollout-window, control-ssm-parameter, aws-endpoint-url, "
+					"imds-endpoint and instance-id)", fname, key);
+			goto out;
+		}
 		if (!o || o->type == ARG_ACTION || o->id == OPT_CONFIG) {
 			/* newer settings must not break an older hail */
-			log_warning("config file %s: unknown key '%s' ignored", fname, key);
+			log_warning("%s %s: unknown key '%s' ignored", kind, fname, key);
 			continue;
 		}
 		if (s->given & (1u << o->id))
-			continue;       /* the command line wins */
-		snprintf(src, sizeof(src), "config file %s: key %s", fname, key);
+			continue;       /* the command line (and the config file) win */
+		snprintf(src, sizeof(src), "%s %s: key %s", kind, fname, key);
 		ret = set_from_json(s, o, item, src, e);
 		if (ret < 0)
 			goto out;
@@ -306,9 +325,26 @@ out:
 	return ret;
 }
 
-static int read_config_file(struct settings *s, struct hail_errbuf *e)
+int settings_read_config_json(struct settings *s, const char *name, const char *text,
+			      unsigned long len, struct hail_errbuf *e)
 {
-	const char *path = s->config_file;
+	return read_json(s, false, name, text, len, e);
+}
+
+int settings_read_fleet_json(struct settings *s, const char *name, const char *text,
+			     unsigned long len, struct hail_errbuf *e)
+{
+	return read_json(s, true, name, text, len, e);
+}
+
+/* Reads the config file, or (fleet) the fleet file. A fleet file that does
+ * not exist holds nothing (a machine outside EC2); one that exists but
+ * cannot be read is an error: it may hold a pause, which must not be lost
+ * quietly. */
+static int read_settings_file(struct settings *s, const char *path, bool fleet,
+			      struct hail_errbuf *e)
+{
+	const char *kind = fleet ? "fleet file" : "config file";
 	char *buf = NULL, fname[128];
 	size_t len = 0;
 	ssize_t n;
@@ -316,8 +352,12 @@ static int read_config_file(struct settings *s, struct hail_errbuf *e)
 
 	str_escape(fname, sizeof(fname), path, strlen(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && fleet && errno == ENOENT) {
+		log_info("fleet file %s: not there; no fleet settings", fname);
+		return 0;
+	}
 	if (fd < 0)
-		return hail_fail(e, HAIL_E_USAGE, "config file %s: %s", fname, strerror(errno));
+		return hail_fail(e, HAIL_E_USAGE, "%s %s: %s", kind, fname, strerror(errno));
 	buf = malloc(CONFIG_FILE_MAX + 1);
 	if (!buf) {
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
@@ -327,15 +367,15 @@ static int read_config_file(struct settings *s, struct hail_errbuf *e)
 	while ((n = read(fd, buf + len, CONFIG_FILE_MAX + 1 - len)) > 0)
 		len += (size_t)n;
 	if (n < 0) {
-		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: %s", fname, strerror(errno));
+		ret = hail_fail(e, HAIL_E_USAGE, "%s %s: %s", kind, fname, strerror(errno));
 		goto out;
 	}
 	if (len > CONFIG_FILE_MAX) {
-		ret = hail_fail(e, HAIL_E_USAGE, "config file %s: larger than %d bytes",
-				fname, CONFIG_FILE_MAX);
+		ret = hail_fail(e, HAIL_E_USAGE, "%s %s: larger than %d bytes",
+				kind, fname, CONFIG_FILE_MAX);
 		goto out;
 	}
-	ret = settings_read_config_json(s, path, buf, len, e);
+	ret = read_json(s, fleet, path, buf, len, e);
 out:
 	free(buf);
 	close(fd);
@@ -387,13 +427,19 @@ int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf 
 	if (cli_period)
 		s->given |= 1u << OPT_ONESHOT;
 	if (s->config_file) {
-		ret = read_config_file(s, e);
+		ret = read_settings_file(s, s->config_file, false, e);
 		if (ret < 0)
 			return ret;
 		if (!cli_oneshot && !cli_period && s->oneshot &&
 		    (s->given & (1u << OPT_POLL_PERIOD)))
 			return hail_fail(e, HAIL_E_USAGE, "config file: oneshot and poll-period "
 					 "exclude each other");
+	}
+	/* last, so that what this agent's own flags and config say wins */
+	if (s->fleet_file) {
+		ret = read_settings_file(s, s->fleet_file, true, e);
+		if (ret < 0)
+			return ret;
 	}
 	if (cli_oneshot)
 		s->given &= ~(1u << OPT_POLL_PERIOD);
@@ -412,6 +458,7 @@ void settings_free(struct settings *s)
 	free(s->job_uri);
 	free(s->netrc_file);
 	free(s->config_file);
+	free(s->fleet_file);
 	free(s->metrics_file);
 	free(s->state_dir);
 	free(s->aws_endpoint_url);

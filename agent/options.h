@@ -1,8 +1,10 @@
-/* hail's settings: command-line flags and the --config file.
+/* hail's settings: command-line flags, the --config file and the fleet file.
  *
- * Both go through one table of options (options.c), so a config key is
+ * All go through one table of options (options.c), so a config key is
  * exactly a long flag's name and --help cannot drift from what is accepted.
- * Flags given on the command line win over the config file. */
+ * Flags given on the command line win over the config file, and both win
+ * over the fleet file (--fleet-file), which hail-bootstrap writes once per
+ * machine for every agent on it and which may hold the fleet keys only. */
 #ifndef HAIL_OPTIONS_H
 #define HAIL_OPTIONS_H
 
@@ -26,6 +28,7 @@ enum opt_id {
 	OPT_AWS_ENDPOINT_URL,
 	OPT_CONFIG,
 	OPT_CONTROL_SSM_PARAMETER,
+	OPT_FLEET_FILE,
 	OPT_HEALTH_CHECK_TIMEOUT,
 	OPT_HELP,
 	OPT_HTTP_TIMEOUT,
@@ -52,6 +55,7 @@ struct settings {
 	char *job_uri;          /* owned; not yet validated */
 	char *netrc_file;       /* owned, or NULL */
 	char *config_file;      /* owned, or NULL */
+	char *fleet_file;       /* owned, or NULL */
 	char *metrics_file;     /* owned, or NULL */
 	char *state_dir;        /* owned */
 	char *aws_endpoint_url; /* owned, or NULL */
@@ -73,14 +77,24 @@ struct settings {
 	unsigned given;         /* bit (1u << opt_id) for each setting given */
 };
 
-/* Reads argv, then the config file it names (when any), then fills defaults.
- * On a bad flag or config returns HAIL_E_USAGE with the reason in *e. */
+/* Reads argv, then the config file it names (when any), then the fleet file
+ * either names (when any, and when it exists), then fills defaults. On a bad
+ * flag, config or fleet file returns HAIL_E_USAGE with the reason in *e. */
 int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf *e);
 
 /* Reads a config file's JSON text into s, leaving settings already given
  * alone. Exposed for tests and fuzzing; name is used in messages only. */
 int settings_read_config_json(struct settings *s, const char *name, const char *text,
 			      unsigned long len, struct hail_errbuf *e);
+
+/* Reads a fleet file's JSON text into s, leaving settings already given
+ * alone. Only the fleet keys (rollout-window, control-ssm-parameter,
+ * aws-endpoint-url, imds-endpoint, instance-id) are accepted: any other
+ * setting there is HAIL_E_USAGE, so that the machine-wide file cannot move
+ * an agent to another job or profile. Unknown keys are warned about and
+ * ignored, as in a config file. Exposed for tests and fuzzing. */
+int settings_read_fleet_json(struct settings *s, const char *name, const char *text,
+			     unsigned long len, struct hail_errbuf *e);
 
 void settings_free(struct settings *s);
 

@@ -17,6 +17,8 @@
 #define INCLUDE_LINE "!include hail.conf"
 #define NETRC_MARK_KEY "netrc-written"
 #define NETRC_MARK_MAX 96      /* three 64-bit numbers and nanoseconds */
+/* The agents' --fleet-file; image/hail-profile.nix names the same path. */
+#define FLEET_FILE "/etc/hail/fleet.json"
 
 static int path_join(char *out, const char *root, const char *a, const char *b,
 		     struct hail_errbuf *e)
@@ -37,10 +39,12 @@ int install_paths_init(struct install_paths *p, const char *root, const char *pr
 	if (!r) r = path_join(p->nix_conf, root, "/etc/nix/nix.conf", NULL, e);
 	if (!r) r = path_join(p->hail_conf, root, "/etc/nix/hail.conf", NULL, e);
 	if (!r) r = path_join(p->agent_config, root, "/etc/hail/", json, e);
+	if (!r) r = path_join(p->fleet, root, FLEET_FILE, NULL, e);
 	if (!r) r = path_join(p->record, root, "/var/lib/hail/bootstrap.json", NULL, e);
 	if (!r) r = path_join(p->profile, root, "/nix/var/nix/profiles/", profile, e);
 	if (!r) r = path_join(p->netrc_on_machine, "", "/etc/nix/netrc", NULL, e);
 	if (!r) r = path_join(p->config_on_machine, "/etc/hail/", json, NULL, e);
+	if (!r) r = path_join(p->fleet_on_machine, "", FLEET_FILE, NULL, e);
 	return r;
 }
 
@@ -143,9 +147,10 @@ static int write_json(const char *path, const cJSON *o, bool *changed, struct ha
 	return ret;
 }
 
+/* The agent of the profile this bootstrap pulls: what to follow, and where
+ * the fleet settings are (which every agent on the machine shares). */
 static int write_agent_config(const struct install_paths *p, const struct boot_settings *s,
-			      const struct install_instance *in, bool netrc, bool *changed,
-			      struct hail_errbuf *e)
+			      bool netrc, bool *changed, struct hail_errbuf *e)
 {
 	cJSON *o = cJSON_CreateObject();
 	char period[32];
@@ -161,6 +166,27 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 		period_format(s->poll_period_s, period, sizeof(period));
 		cJSON_AddStringToObject(o, "poll-period", period);
 	}
+	cJSON_AddStringToObject(o, "fleet-file", p->fleet_on_machine);
+	ret = write_json(p->agent_config, o, changed, e);
+	cJSON_Delete(o);
+	return ret;
+}
+
+/* The fleet settings, for every hail agent on the machine (the bootstrap's
+ * own and those a profile's activation sets up: each names this file with
+ * fleet-file). Written even when empty: "{}" says "no fleet settings" as
+ * surely as a missing file, and replaces whatever an earlier boot's
+ * user-data put there, so no pause control outlives the user-data that
+ * asked for it. */
+static int write_fleet(const struct install_paths *p, const struct boot_settings *s,
+		       const struct install_instance *in, bool *changed, struct hail_errbuf *e)
+{
+	cJSON *o = cJSON_CreateObject();
+	char period[32];
+	int ret;
+
+	if (!o)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (s->rollout_window_s) {
 		period_format(s->rollout_window_s, period, sizeof(period));
 		cJSON_AddStringToObject(o, "rollout-window", period);
@@ -174,7 +200,7 @@ static int write_agent_config(const struct install_paths *p, const struct boot_s
 		cJSON_AddStringToObject(o, "imds-endpoint", in->imds_endpoint);
 	if (in->instance_id)
 		cJSON_AddStringToObject(o, "instance-id", in->instance_id);
-	ret = write_json(p->agent_config, o, changed, e);
+	ret = write_json(p->fleet, o, changed, e);
 	cJSON_Delete(o);
 	return ret;
 }
@@ -274,7 +300,7 @@ static int drop_netrc(const struct install_paths *p, const char *prev, bool *rem
 int install_write(const struct install_paths *p, const struct boot_settings *s,
 		  const struct install_instance *in, bool *changed, struct hail_errbuf *e)
 {
-	bool c[4] = { false, false, false, false }, removed = false, netrc;
+	bool c[5] = { false, false, false, false, false }, removed = false, netrc;
 	char mark[NETRC_MARK_MAX] = "";
 	cJSON *record = read_record(p);
 	const char *prev = record_mark(record);
@@ -303,15 +329,21 @@ int install_write(const struct install_paths *p, const struct boot_settings *s,
 		ret = write_hail_conf(p, s, netrc, &c[1], e);
 	if (ret == 0)
 		ret = include_hail_conf(p, &c[2], e);
+	/* the fleet file first: the config that names it must not come
+	 * before it (an agent started between the two would go without) */
 	if (ret == 0)
-		ret = write_agent_config(p, s, in, netrc, &c[3], e);
-	*changed = c[0] || removed || c[1] || c[2] || c[3];
+		ret = write_fleet(p, s, in, &c[4], e);
+	if (ret == 0)
+		ret = write_agent_config(p, s, netrc, &c[3], e);
+	*changed = c[0] || removed || c[1] || c[2] || c[3] || c[4];
 	if (c[0])
 		log_info("wrote %s", p->netrc);
 	if (c[1])
 		log_info("wrote %s", p->hail_conf);
 	if (c[2])
 		log_info("added '" INCLUDE_LINE "' to %s", p->nix_conf);
+	if (c[4])
+		log_info("wrote %s", p->fleet);
 	if (c[3])
 		log_info("wrote %s", p->agent_config);
 	return ret;

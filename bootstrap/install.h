@@ -5,7 +5,13 @@
  *                             netrc-file; included from nix.conf, so the
  *                             image's own settings stay as they are
  *   /etc/nix/nix.conf         gains one "!include hail.conf" line, once
- *   /etc/hail/PROFILE.json    the agent's --config (no secrets)
+ *   /etc/hail/PROFILE.json    the agent's --config (no secrets); it names
+ *                             the fleet file
+ *   /etc/hail/fleet.json      the fleet settings for every hail agent on the
+ *                             machine (its --fleet-file): rollout-window,
+ *                             control-ssm-parameter, aws-endpoint-url,
+ *                             imds-endpoint, instance-id; "{}" when there
+ *                             are none, so that a stale one never lingers
  *   /var/lib/hail/bootstrap.json   what was done and when, and which netrc
  *                             file the bootstrap wrote
  *
@@ -25,10 +31,12 @@ struct install_paths {
 	char nix_conf[PATH_MAX];
 	char hail_conf[PATH_MAX];
 	char agent_config[PATH_MAX];
+	char fleet[PATH_MAX];
 	char record[PATH_MAX];
 	char profile[PATH_MAX];
 	char netrc_on_machine[PATH_MAX];   /* the netrc's path as the machine sees it */
 	char config_on_machine[PATH_MAX];  /* the agent config's, likewise */
+	char fleet_on_machine[PATH_MAX];   /* the fleet file's, likewise */
 };
 
 int install_paths_init(struct install_paths *p, const char *root, const char *profile,

@@ -2,10 +2,16 @@
 # The body of a hail profile's bin/activate (see hail-profile.nix, which
 # prepends "#!/bin/sh", self=NAME and out=STORE-PATH). Idempotent: run at
 # every switch and at every hail start.
+#
+# Its files are CONFIG_DIR/profile.d/NAME.json, one per agent it manages.
+# CONFIG_DIR/NAME.json and CONFIG_DIR/fleet.json are hail-bootstrap's and
+# never written here: each side owns its files, so neither undoes the other
+# at every boot. hail-agent takes NAME.json over profile.d/NAME.json.
 # shellcheck disable=SC2154 # self and out are set by hail-profile.nix
 set -eu
 SYSTEMD_DIR=${HAIL_SYSTEMD_DIR:-/etc/systemd/system}
 CONFIG_DIR=${HAIL_CONFIG_DIR:-/etc/hail}
+PROFILE_DIR=$CONFIG_DIR/profile.d
 
 # replace FILE with the content of SRC, atomically, only when it differs
 replace() {
@@ -18,18 +24,34 @@ replace() {
 }
 
 changed=0
-mkdir -p "$SYSTEMD_DIR" "$CONFIG_DIR"
+mkdir -p "$SYSTEMD_DIR" "$PROFILE_DIR"
 replace "$SYSTEMD_DIR/hail@.service" "$out/lib/systemd/system/hail@.service"
 unit_changed=$changed
 [ "$unit_changed" = 1 ] && systemctl daemon-reload
 
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
+
+# Activations before profile.d wrote CONFIG_DIR/NAME.json themselves. Such a
+# file, still byte for byte what they wrote (hail-bootstrap's never is: it
+# names the fleet file), would shadow profile.d/NAME.json and keep the
+# agent without the fleet settings: it goes, and the agent restarts.
+legacy_gone=" "
+while read -r name config; do
+	[ -n "$name" ] || continue
+	printf '%s\n' "$config" > "$tmp"
+	if cmp -s "$tmp" "$CONFIG_DIR/$name.json"; then
+		rm -f "$CONFIG_DIR/$name.json"
+		legacy_gone="$legacy_gone$name "
+	fi
+done < "$out/share/hail/legacy"
+
 while read -r name config; do
 	[ -n "$name" ] || continue
 	printf '%s\n' "$config" > "$tmp"
 	changed=0
-	replace "$CONFIG_DIR/$name.json" "$tmp"
+	replace "$PROFILE_DIR/$name.json" "$tmp"
+	case $legacy_gone in *" $name "*) changed=1 ;; esac
 	[ "$name" = "$self" ] && continue       # below
 	systemctl enable "hail@$name.service"
 	if [ "$changed" = 1 ] || [ "$unit_changed" = 1 ]; then
@@ -39,13 +61,16 @@ while read -r name config; do
 	fi
 done < "$out/share/hail/managed"
 
-# This profile's own agent (its config is hail-bootstrap's unless the
-# profile names a job for itself). Our parent is the hail that runs this
-# script; when it is not this profile's hail, hail@$self must restart onto
-# it, but not from here: stopping that unit waits for this script. A
-# transient unit restarts it once this activation has returned.
+# This profile's own agent (its config is hail-bootstrap's when the
+# bootstrap pulled this profile, else profile.d's when the profile names a
+# job for itself). Our parent is the hail that runs this script; when it is
+# not this profile's hail, or its config was a legacy one just removed,
+# hail@$self must restart, but not from here: stopping that unit waits for
+# this script. A transient unit restarts it once this activation has
+# returned.
 systemctl enable "hail@$self.service"
-if [ "$(readlink "/proc/$PPID/exe" || true)" != "$out/bin/hail" ]; then
+case $legacy_gone in *" $self "*) self_config_gone=1 ;; *) self_config_gone=0 ;; esac
+if [ "$(readlink "/proc/$PPID/exe" || true)" != "$out/bin/hail" ] || [ "$self_config_gone" = 1 ]; then
 	systemd-run --no-block --unit "hail-restart-$self-$$" \
 		--description "restart hail@$self onto $out" \
 		systemctl try-restart "hail@$self.service"

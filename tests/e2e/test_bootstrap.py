@@ -13,6 +13,9 @@ from email.message import EmailMessage
 from harness import HAIL, JOB, PASSWORD, STANDIN, USER, Hydra, Standin, run_tests, wait_for
 
 FRESH = {"fresh_instance": True}
+FLEET_FILE = "/etc/hail/fleet.json"
+FLEET_KEYS = ("rollout-window", "control-ssm-parameter", "aws-endpoint-url", "imds-endpoint",
+              "instance-id")
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
 
 
@@ -73,12 +76,16 @@ def check_deployed(w, out, log):
     with open("/etc/hail/demo.json") as f:
         cfg = json.load(f)
     assert cfg == {"job-uri": w.hydra.job_uri, "profile": "demo",
-                   "netrc-file": "/etc/nix/netrc", "imds-endpoint": w.imds.url,
-                   "instance-id": "i-0123456789abcdef0"}, cfg
+                   "netrc-file": "/etc/nix/netrc", "fleet-file": FLEET_FILE}, cfg
+    with open(FLEET_FILE) as f:
+        fleet = json.load(f)
+    assert fleet == {"imds-endpoint": w.imds.url, "instance-id": "i-0123456789abcdef0"}, fleet
+    assert os.stat(FLEET_FILE).st_mode & 0o777 == 0o644
     with open("/var/lib/hail/bootstrap.json") as f:
         record = json.load(f)
     assert record["store-path"] == out and record["instance-id"].startswith("i-"), record
-    for p in ("/etc/hail/demo.json", "/var/lib/hail/bootstrap.json", "/etc/nix/hail.conf"):
+    for p in ("/etc/hail/demo.json", FLEET_FILE, "/var/lib/hail/bootstrap.json",
+              "/etc/nix/hail.conf"):
         with open(p) as f:
             assert PASSWORD not in f.read(), p
     assert PASSWORD not in log
@@ -147,6 +154,47 @@ def test_new_metadata_updates_files(w):
         assert json.load(f)["poll-period"] == "1h"
 test_new_metadata_updates_files.client_kw = FRESH
 test_new_metadata_updates_files.imds_args = []
+
+
+def test_fleet_settings_go_to_the_fleet_file(w):
+    """The fleet settings are for every agent on the machine: they go to
+    /etc/hail/fleet.json, which the profile's config names; the agent the
+    bootstrap runs reads them from there (its SSM parameter is asked)."""
+    w.publish(1)
+    w.give_role()
+    w.aws.configure(parameters={"/hail/control": {"Type": "String", "Value": "{}"}})
+    fleet_keys = {"rollout-window": "2h", "control-ssm-parameter": "/hail/control",
+                  "aws-endpoint-url": w.aws.url}
+    w.imds.set_user_data(settings(w, **fleet_keys))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    assert f"wrote {FLEET_FILE}" in log, log
+    with open(FLEET_FILE) as f:
+        fleet = json.load(f)
+    assert fleet == {**fleet_keys, "imds-endpoint": w.imds.url,
+                     "instance-id": "i-0123456789abcdef0"}, fleet
+    with open("/etc/hail/demo.json") as f:
+        cfg = json.load(f)
+    assert cfg["fleet-file"] == FLEET_FILE and not set(FLEET_KEYS) & set(cfg), cfg
+    asked = [c for c in w.aws.calls() if c["operation"] == "GetParameter"]
+    assert asked, w.aws.calls()
+    # again: nothing changes
+    before = snapshot()
+    rc, log = bootstrap(w)
+    assert rc == 0 and "settings unchanged" in log, log
+    assert snapshot() == before
+    # the keys dropped from the user-data leave the fleet file too
+    w.imds.set_user_data(settings(w))
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    with open(FLEET_FILE) as f:
+        fleet = json.load(f)
+    assert fleet == {"imds-endpoint": w.imds.url, "instance-id": "i-0123456789abcdef0"}, fleet
+    with open("/etc/hail/demo.json") as f:
+        assert json.load(f) == cfg
+test_fleet_settings_go_to_the_fleet_file.client_kw = FRESH
+test_fleet_settings_go_to_the_fleet_file.imds_args = []
+test_fleet_settings_go_to_the_fleet_file.aws_args = []
 
 
 def test_handoff_exec_then_deploys_a_newer_build(w):
@@ -242,7 +290,10 @@ def test_root_writes_below_a_folder(w):
     root = os.path.join(w.root, "image")
     rc, log = bootstrap(w, "--root", root)
     assert rc == 0, log
-    assert os.path.exists(os.path.join(root, "etc/hail/demo.json"))
+    with open(os.path.join(root, "etc/hail/demo.json")) as f:
+        assert json.load(f)["fleet-file"] == FLEET_FILE    # as the machine sees it
+    with open(os.path.join(root, "etc/hail/fleet.json")) as f:
+        assert json.load(f)["imds-endpoint"] == w.imds.url
     assert os.stat(os.path.join(root, "etc/nix/netrc")).st_mode & 0o777 == 0o600
     assert snapshot() == base
 test_root_writes_below_a_folder.client_kw = FRESH

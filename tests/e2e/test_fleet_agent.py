@@ -325,5 +325,61 @@ def test_tags_off_keep_what_they_said(w):
 test_tags_off_keep_what_they_said.imds_args = TAGS
 
 
+
+# --- fleet settings from the fleet file -------------------------------------
+
+def test_fleet_file_gives_an_agent_the_rollout_and_the_tags(w):
+    """An agent set up by a profile's activation has only its profile.d
+    config, which names the fleet file hail-bootstrap wrote: it waits for its
+    turn in that file's rollout window and obeys the tags of its IMDS."""
+    w.publish(1)
+    window = 8
+    iid = pick_instance(2, window, 4, 6)
+    fleet = os.path.join(w.root, "fleet.json")
+    with open(fleet, "w") as f:
+        json.dump({"rollout-window": f"{window}s", "instance-id": iid,
+                   "imds-endpoint": w.imds.url}, f)
+    config = os.path.join(w.root, "demo.json")
+    with open(config, "w") as f:
+        json.dump({"profile": "demo", "job-uri": w.hydra.job_uri, "poll-period": "1s",
+                   "netrc-file": w.client.netrc, "fleet-file": fleet}, f)
+    agent = w.client.start(raw_args=["--config", config])
+    agent.wait_log(r"activated build 1 ")     # no build yet: taken at once
+    v2 = w.publish(2)
+    stoptime = [b for b in w.hydra.control("GET", "/builds")["builds"] if b["id"] == 2][0]
+    at = stoptime["timestamp"] + offset(iid, 2, window)
+    agent.wait_log(r"build 2 waits for this machine's turn in the rollout")
+    assert state()["rollout"] == {"build-id": 2, "adopt-at": at}, state()
+    wait_for(lambda: w.client.profile_target() == v2, window + 5, "build 2 after the turn")
+    assert time.time() >= at, (time.time(), at)
+    w.imds.set_tags({"hail:pause": "true"})
+    agent.wait_log(r"paused by tag hail:pause: not adopting new builds")
+    w.publish(3)
+    agent.wait_log(r"latest build of .* is 3")
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(r"SIGHUP: polling now")
+    assert w.client.profile_target() == v2 and state()["mode"] == "paused", state()
+    assert agent.stop() == 0
+test_fleet_file_gives_an_agent_the_rollout_and_the_tags.imds_args = TAGS
+
+
+def test_a_broken_fleet_file_stops_the_agent(w):
+    """A fleet file that cannot be parsed, or that names a job, is exit 2:
+    its pause must never be dropped quietly, nor a job taken from it."""
+    w.publish(1)
+    fleet = os.path.join(w.root, "fleet.json")
+    for text, message in (('{"rollout-window": ', "not valid JSON"),
+                          ('{"job-uri": "http://127.0.0.1:1/job/a/b/c"}',
+                           "key job-uri: not a fleet setting")):
+        with open(fleet, "w") as f:
+            f.write(text)
+        rc, log = w.client.oneshot("--fleet-file", fleet)
+        assert rc == 2 and f"fleet file {fleet}: " in log and message in log, log
+    assert w.client.profile_target() is None
+    os.unlink(fleet)          # none at all: a machine outside EC2
+    rc, log = w.client.oneshot("--fleet-file", fleet)
+    assert rc == 0 and "no fleet settings" in log, log
+
+
 if __name__ == "__main__":
     run_tests([v for k, v in list(globals().items()) if k.startswith("test_")])

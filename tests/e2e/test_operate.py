@@ -233,6 +233,23 @@ def test_systemd_notify(w):
     sock.close()
 
 
+def test_ready_before_a_slow_first_activation(w):
+    """A start whose first switch and activation outlast a start timeout is
+    still ready at once: READY=1 comes before the first poll."""
+    w.publish(1, activate='sleep 2; echo 1 >> "$HAIL_TEST_ACTIVATIONS"')
+    path = os.path.join(w.root, "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(10)
+    agent = w.client.start("--poll-period", "1h", env=w.client.env(NOTIFY_SOCKET=path))
+    first = sock.recv(4096).decode()
+    assert first.startswith("READY=1\nSTATUS=starting"), first
+    assert "activated" not in agent.text(), agent.text()
+    agent.wait_log(r"activated build 1 ")
+    assert agent.stop() == 0
+    sock.close()
+
+
 def test_two_agents_never_interleave_a_switch(w):
     slow = ('echo start-{v} >> "$HAIL_TEST_ACTIVATIONS"; sleep 0.3; '
             'echo end-{v} >> "$HAIL_TEST_ACTIVATIONS"')

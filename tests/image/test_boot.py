@@ -35,6 +35,9 @@ for i in $(seq 1 600); do
 	sleep 0.5
 done
 echo "HAILTEST hail@hail.service $state at $(cut -d' ' -f1 /proc/uptime)" >/dev/console
+# the fleet file the bootstrap wrote, and the config hail@hail runs with
+echo "HAILTEST fleet $(tr -d ' \\t\\n' </etc/hail/fleet.json)" >/dev/console
+echo "HAILTEST config $(tr -d ' \\t\\n' </etc/hail/hail.json)" >/dev/console
 """
 
 PROBE_UNIT = """[Unit]
@@ -173,6 +176,10 @@ def main():
             ("bootstrap read user-data", r"follows http://169\.254\.169\.250/job/\S+ \(from user-data\)"),
             ("profile substituted and activated", r"HAILTEST activated v1 at [\d.]+"),
             ("hail@hail.service active under systemd", r"HAILTEST hail@hail\.service active at [\d.]+"),
+            ("the fleet file holds the instance's IMDS and id",
+             r'HAILTEST fleet \{"imds-endpoint":"http://169\.254\.169\.254","instance-id":"i-[0-9a-f]+"\}'),
+            ("the agent's config names the fleet file",
+             r'HAILTEST config \{.*"fleet-file":"/etc/hail/fleet\.json".*\}'),
         ]
         for name, pattern in checks:
             wait_for(lambda: seen(pattern), BOOT_DEADLINE_S, name)

@@ -34,6 +34,9 @@ struct row {
 	uint64_t pin;
 	bool pin_known;
 	bool paused;
+	bool via_reading;               /* the pause comes from the fleet source: */
+	bool kept_pause;                /* its last word, in the state */
+	enum reading_kind reading;      /* and how reading it went this poll */
 	bool hold_file;
 	uint64_t hold_until;
 	enum turn turn;
@@ -88,6 +91,22 @@ static const struct row rows[] = {
 	  .want_mode = MODE_PAUSED, .target = P1, .current = true },
 	{ "paused, fresh machine: takes the target", .latest = 2, .paused = true,
 	  .action = ACTION_SWITCH, .want_mode = MODE_PAUSED, .target = P2 },
+	{ "pause source unreadable, its last word a pause: still paused (fail closed)",
+	  .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .via_reading = true,
+	  .kept_pause = true, .reading = READING_UNREADABLE, .action = ACTION_NONE,
+	  .want_mode = MODE_PAUSED },
+	{ "pause source says ParameterNotFound: the pause is lifted", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .via_reading = true, .kept_pause = true,
+	  .reading = READING_ABSENT, .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING,
+	  .target = P2 },
+	{ "pause source readable, no pause: lifted", .baseline = P1, .good = P1, .cur = P1,
+	  .cur_gen = 1, .latest = 2, .via_reading = true, .kept_pause = true,
+	  .reading = READING_VALUE, .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING,
+	  .target = P2 },
+	{ "pause source unreadable, never a pause: not paused", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .via_reading = true,
+	  .reading = READING_UNREADABLE, .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING,
+	  .target = P2 },
 	/* pin */
 	{ "pinned to the build it is on", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
 	  .latest = 2, .pin = 1, .pin_known = true, .action = ACTION_NONE,
@@ -229,6 +248,14 @@ static void set_facts(const struct row *r, struct poll_facts *f, const struct de
 	strcpy(f->ctl.pause_why, r->paused ? "tag hail:pause" : "");
 	f->hold_file = r->hold_file;
 	f->hold_until = r->hold_until;
+	if (r->via_reading) {
+		/* as observe.c does: the reading settles the source's last word */
+		struct control_value tags = { 0 }, fleet = { r->kept_pause, 0, 0 };
+		struct control_reading reading = { r->reading, { false, 0, 0 } };
+
+		control_settle(&fleet, &reading);
+		control_combine(&tags, &fleet, "/fleet", f->now, &f->ctl);
+	}
 	if (r->turn != NO_WINDOW) {
 		unsigned off = rollout_offset_s(rules->identity, r->latest, WINDOW);
 
@@ -263,6 +290,86 @@ static void test_table(void)
 		      d.reason[0] ? "; " : "", d.reason);
 		state_free(&st);
 	}
+}
+
+/* Beyond the rows: every combination of the dimensions that matter, checked
+ * against the rules that must hold whatever else is true. */
+static void test_cross_product(void)
+{
+	static const char *const curs[] = { NULL, P2, P1 };        /* empty, on latest, elsewhere */
+	static const enum agent_phase phases[] = { PHASE_IDLE, PHASE_SWITCHING, PHASE_ACTIVATING,
+						   PHASE_ROLLING_BACK };
+	unsigned combos = 0, broken = 0;
+
+	for (unsigned c = 0; c < 3; c++)
+	for (unsigned latest = 0; latest < 4; latest++)        /* none, new, failed, pinned */
+	for (unsigned paused = 0; paused < 2; paused++)
+	for (unsigned hold = 0; hold < 3; hold++)              /* none, file, until 1 */
+	for (unsigned turn = 0; turn < 2; turn++)
+	for (unsigned good = 0; good < 2; good++)
+	for (unsigned ph = 0; ph < 4; ph++) {
+		struct decide_rules rules = { turn ? WINDOW : 0, "i-0123456789abcdef0", "/p", "/h" };
+		struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 };
+		struct build_ref jt = { 2, 2, P2 }, jf = { 1, 1, P1 };
+		struct agent_state st = { 0 };
+		struct poll_facts f = { 0 };
+		struct decision d;
+		const char *cur = curs[c];
+		bool ok = true;
+
+		state_add_generation(&st, &g1);
+		state_add_generation(&st, &g2);
+		if (cur)
+			ref_set(&st.baseline, c == 2 ? 1 : 2, 0, cur);
+		if (good && cur)
+			ref_set(&st.good, 0, 0, cur);
+		if (latest == 2)
+			state_add_failed(&st, 2, P2);
+		if (phases[ph] == PHASE_ROLLING_BACK)
+			journal_set(&st, PHASE_ROLLING_BACK, &jf, NULL);
+		else if (phases[ph] != PHASE_IDLE)
+			journal_set(&st, phases[ph], &jt, &jf);
+		f.now = STOP + (turn ? 1 : 2 * WINDOW);
+		f.cur_path = cur;
+		f.cur_generation = c == 2 ? 1 : c == 1 ? 2 : 0;
+		f.latest_known = latest != 0;
+		f.latest_id = latest ? 2 : 0;
+		f.latest_path = latest ? P2 : NULL;
+		f.latest_stoptime = STOP;
+		if (latest == 3) {
+			f.ctl.pin = 1;
+			f.pin_known = true;
+			f.pin_path = P1;
+		}
+		f.ctl.paused = paused;
+		f.hold_file = hold != 0;
+		f.hold_until = hold == 2 ? 1 : 0;
+		decide(&rules, &st, &f, &d);
+		combos++;
+		/* an unfinished step whose switch happened is finished first */
+		if (phases[ph] != PHASE_IDLE && cur && ref_is(&st.journal.to, cur))
+			ok = ok && d.action == ACTION_ACTIVATE && d.resume;
+		/* a failed build is never switched to; a hold, a pause on a
+		 * machine with a build, an unknown target never switch */
+		if (d.action == ACTION_SWITCH)
+			ok = ok && !state_failed(&st, d.target.path) && d.target.path &&
+				!(paused && cur) && !(hold == 1) &&
+				!(hold == 2 && f.latest_id <= 1 && !f.ctl.pin);
+		/* current only on the target, activated */
+		if (d.current)
+			ok = ok && cur && ref_is(&st.good, cur) && d.target.path &&
+				!strcmp(d.target.path, cur);
+		/* a rollout wait only for a machine with a build, and not pinned */
+		if (d.action == ACTION_WAIT)
+			ok = ok && cur && !f.ctl.pin && turn;
+		if (!ok && broken++ < 5)
+			printf("FAIL decide cross product: cur %s, latest %u, paused %u, hold %u, "
+			       "turn %u, good %u, phase %s: %s, %s\n", cur ? cur + 44 : "none", latest,
+			       paused, hold, turn, good, phase_name(phases[ph]), action_name(d.action),
+			       mode_name(d.mode));
+		state_free(&st);
+	}
+	CHECK(broken == 0, "decide: the rules hold in all %u combinations", combos);
 }
 
 /* The id next to a path is only ever the one known for it. */
@@ -319,6 +426,7 @@ static void test_control(void)
 int main(void)
 {
 	test_table();
+	test_cross_product();
 	test_known_id();
 	test_control();
 	printf("decision table: %zu rows\n", sizeof(rows) / sizeof(rows[0]));
