@@ -16,7 +16,7 @@
  * overwrite the reason of the step that is being recorded. */
 static int save(struct agent *a, struct hail_errbuf *e)
 {
-	return state_save(a->paths.state_path, &a->st, true, e);
+	return agent_save_state(a, true, e);
 }
 
 static void save_or_warn(struct agent *a)
@@ -102,42 +102,73 @@ static int run_activation(struct agent *a, uint64_t id, const char *what, struct
 	return ret;
 }
 
-/* Back to generation g, and its activation. Failures are logged: the
- * caller reports the activation that made the rollback necessary. */
-static void roll_back(struct agent *a, const struct build_ref *g, struct poll_outcome *out)
+/* A failed activation of the last known good build: it is good no more. */
+static void lose_good(struct agent *a, const char *path)
 {
-	struct hail_errbuf e = { "" };
+	if (ref_is(&a->st.good, path)) {
+		log_warning("%s, the last known good build, failed to activate: it is good no "
+			    "more", path);
+		ref_clear(&a->st.good);
+	}
+}
+
+/* After a nix-env that failed: did the profile move to path all the same
+ * (killed by its time limit after the switch)? Then the step goes on. */
+static bool profile_is_on(struct agent *a, const char *path)
+{
+	struct hail_errbuf why;
+	char *cur = NULL;
+	bool on;
+
+	on = profile_current(a->paths.profile, &cur, &why) == 0 && cur && !strcmp(cur, path);
+	free(cur);
+	return on;
+}
+
+/* Back to generation g, and its activation. failed: the build whose
+ * activation failed, for the journal (NULL: a resumed rollback, whose
+ * journal has it). HAIL_E_ACTIVATE when the rollback's own activation
+ * failed; the caller that rolled back after a failure reports that one. */
+static int roll_back(struct agent *a, const struct build_ref *g, const struct build_ref *failed,
+		     struct poll_outcome *out, struct hail_errbuf *e)
+{
 	char *cur = NULL, what[64];
 	int ret;
 
 	log_warning("rolling %s back to generation %ld: %s", a->paths.profile, g->generation, g->path);
-	ret = journal(a, PHASE_ROLLING_BACK, g, NULL, &e);
+	ret = journal(a, PHASE_ROLLING_BACK, g, failed, e);
 	if (ret == 0) {
 		save_or_warn(a);
-		ret = profile_current(a->paths.profile, &cur, &e);
+		ret = profile_current(a->paths.profile, &cur, e);
 	}
 	if (ret == 0 && !(cur && !strcmp(cur, g->path))) {
+		/* else a rollback resumed after its switch: counted then */
 		ret = profile_switch_generation(a->paths.profile, g->generation,
-						a->set->switch_timeout_s, &e);
-		if (ret == 0)
+						a->set->switch_timeout_s, e);
+		if (ret < 0 && profile_is_on(a, g->path))
+			ret = 0;
+		if (ret == 0) {
 			out->switched = true;
+			a->st.counters.rollbacks++;
+		}
 	}
 	free(cur);
-	if (ret == 0) {
-		a->st.counters.rollbacks++;
-		ret = note_profile(a, g, &e);
-	}
+	if (ret == 0)
+		ret = note_profile(a, g, e);
 	if (ret == 0) {
 		snprintf(what, sizeof(what), "generation %ld after the rollback", g->generation);
 		out->activated = true;
-		ret = run_activation(a, g->id, what, &e);
+		ret = run_activation(a, g->id, what, e);
+		if (ret < 0)
+			lose_good(a, g->path);
 	}
 	if (ret == 0 && ref_set(&a->st.good, g->id, g->generation, g->path) < 0)
-		ret = hail_fail(&e, HAIL_E_INTERNAL, "out of memory");
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (ret < 0)
-		log_error(0, "rollback: %s", e.msg);
-	if (journal(a, PHASE_IDLE, NULL, NULL, &e) == 0)
+		hail_wrap(e, ret, "rollback");
+	if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
 		save_or_warn(a);
+	return ret;
 }
 
 /* Activates to, the build the profile is on; when that fails, back to from
@@ -175,10 +206,14 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 	}
 	/* one line for the failure, then the rollback's own */
 	log_error(0, "%s", e->msg);
+	lose_good(a, to->path);
 	if (state_add_failed(st, to->id, to->path) < 0)
 		log_error(0, "out of memory");
 	if (from->path && from->generation > 0 && from->generation != to->generation) {
-		roll_back(a, from, out);
+		struct hail_errbuf why;
+
+		if (roll_back(a, from, to, out, &why) < 0)
+			log_error(0, "%s", why.msg);
 	} else {
 		log_warning("%s: no earlier generation to roll back to; it stays on %s, "
 			    "which is not counted as deployed", a->paths.profile, what);
@@ -207,6 +242,13 @@ static int switch_to(struct agent *a, const struct build_ref *to, const struct b
 		return ret;
 	}
 	ret = profile_set(a->paths.profile, to->path, a->set->switch_timeout_s, e);
+	if (ret < 0 && profile_is_on(a, to->path)) {
+		/* nix-env failed after it switched (killed by its time limit):
+		 * the switch happened, so its activation is due */
+		log_warning("%s; the profile is on build %" PRIu64 " all the same: activating it",
+			    e->msg, to->id);
+		ret = 0;
+	}
 	if (ret < 0) {
 		if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
 			save_or_warn(a);
@@ -272,13 +314,19 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 	struct hail_errbuf *e)
 {
 	struct build_ref to = { 0 }, from = { 0 };
-	struct hail_errbuf why;
 	const char *goal;
 	int lock_fd = -1, ret;
 	bool unmoved = false;
 
 	out->action = d->action;
 	out->current = d->current;
+	/* our own copies first: the journal's and baseline's refs change
+	 * under the steps */
+	if (ref_set(&to, d->target.id, d->target.generation, d->target.path) < 0 ||
+	    ref_set(&from, d->from.id, d->from.generation, d->from.path) < 0) {
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		goto out;
+	}
 	ret = apply_hold(a, d, e);
 	if (ret == 0 && d->drop_journal) {
 		ret = journal(a, PHASE_IDLE, NULL, NULL, e);
@@ -286,13 +334,7 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 			save_or_warn(a);
 	}
 	if (ret < 0 || d->action == ACTION_NONE || d->action == ACTION_WAIT)
-		return ret;
-	/* our own copies: the journal's refs change under the steps */
-	if (ref_set(&to, d->target.id, d->target.generation, d->target.path) < 0 ||
-	    ref_set(&from, d->from.id, d->from.generation, d->from.path) < 0) {
-		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 		goto out;
-	}
 	ret = profile_lock(a->paths.profile, lock_wait_s(a), &lock_fd, e);
 	if (ret == 0)
 		ret = profile_unmoved(a, &unmoved, e);
@@ -303,9 +345,7 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 		 * state is the one to go on from */
 		log_info("%s changed while hail waited for its lock: looking again",
 			 a->paths.profile);
-		state_free(&a->st);
-		if (state_load(a->paths.state_path, &a->st, &why) < 0)
-			log_warning("%s", why.msg);
+		agent_reload_state(a);
 		out->again = true;
 		goto out;
 	}
@@ -317,7 +357,7 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 		ret = activate(a, &to, &from, out, e);
 		break;
 	case ACTION_ROLL_BACK:
-		roll_back(a, &to, out);
+		ret = roll_back(a, &to, NULL, out, e);
 		break;
 	default:
 		break;
@@ -346,8 +386,10 @@ int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e
 		goto out;
 	id = ref_is(&a->st.on, cur) ? a->st.on.id : 0;
 	ret = run_activation(a, id, cur, e);
-	/* it is a successful activation of what is there: good, as any other */
-	if (ret == 0 && ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
+	/* it is an activation of what is there, as good or bad as any other */
+	if (ret < 0)
+		lose_good(a, cur);
+	else if (ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	save_or_warn(a);
 out:

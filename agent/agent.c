@@ -26,6 +26,64 @@
 #define BACKOFF_CAP_S (15 * 60)
 #define BACKOFF_MAX_DOUBLINGS 3
 
+static void note_state_file(struct agent *a)
+{
+	struct stat sb;
+
+	if (stat(a->paths.state_path, &sb) < 0) {
+		memset(&a->state_file, 0, sizeof(a->state_file));
+		return;
+	}
+	a->state_file.dev = sb.st_dev;
+	a->state_file.ino = sb.st_ino;
+	a->state_file.mtime_ns = (long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec;
+}
+
+/* Another hail on this profile wrote the state since we did (every write
+ * is a rename, so a new inode): one stat per poll. */
+static bool state_file_changed(const struct agent *a)
+{
+	struct stat sb;
+
+	if (stat(a->paths.state_path, &sb) < 0)
+		return false;
+	return sb.st_dev != a->state_file.dev || sb.st_ino != a->state_file.ino ||
+		(long long)sb.st_mtim.tv_sec * 1000000000LL + sb.st_mtim.tv_nsec !=
+		a->state_file.mtime_ns;
+}
+
+int agent_save_state(struct agent *a, bool durable, struct hail_errbuf *e)
+{
+	int ret = state_save(a->paths.state_path, &a->st, durable, e);
+
+	if (ret == 0)
+		note_state_file(a);
+	return ret;
+}
+
+void agent_reload_state(struct agent *a)
+{
+	struct agent_state fresh, *st = &a->st;
+	struct hail_errbuf why;
+
+	if (access(a->paths.state_path, F_OK) < 0)
+		return;                 /* gone: what is in memory is all there is */
+	if (state_load(a->paths.state_path, &fresh, &why) < 0) {
+		log_warning("%s; keeping the state in memory", why.msg);
+		return;
+	}
+	/* what outside control said this poll is newer than the file */
+	fresh.tags = st->tags;
+	fresh.fleet = st->fleet;
+	fresh.paused = st->paused;
+	fresh.pause_until = st->pause_until;
+	fresh.pin_id = st->pin_id;
+	memcpy(fresh.control_source, st->control_source, sizeof(fresh.control_source));
+	state_free(st);
+	*st = fresh;
+	note_state_file(a);
+}
+
 static int init_state(struct agent *a, struct hail_errbuf *e)
 {
 	struct agent_paths *p = &a->paths;
@@ -49,6 +107,7 @@ static int init_state(struct agent *a, struct hail_errbuf *e)
 		return ret;
 	if (state_load(p->state_path, &a->st, &why) < 0)
 		log_warning("%s; starting afresh", why.msg);
+	note_state_file(a);
 	if (a->set->retry_failed && a->st.n_failed) {
 		log_info("--retry-failed: forgetting %u failed build(s)", a->st.n_failed);
 		state_clear_failed(&a->st);
@@ -208,6 +267,11 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	int ret, poll_err;
 
 	memset(out, 0, sizeof(*out));
+	if (state_file_changed(a)) {
+		log_info("%s was written by another process: reading it again",
+			 a->paths.state_path);
+		agent_reload_state(a);
+	}
 	poll_err = observe(a, e);
 	if (a->obs.profile_unreadable)
 		return poll_err;        /* no profile to decide about */
@@ -248,6 +312,7 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 	struct agent_state *st = &a->st;
 	struct hail_errbuf why;
 	time_t now = time(NULL);
+	int lock_fd = -1;
 
 	st->last_poll = now;
 	st->last_poll_result = ret;
@@ -257,8 +322,13 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 		st->counters.poll_errors[-ret]++;
 	if (ret == 0 && out->current)
 		st->last_success = now;
-	if (state_save(a->paths.state_path, st, false, &why) < 0)
-		log_warning("%s", why.msg);
+	/* under the lock: a hail in the middle of a step on this profile owns
+	 * the state file, and its journal must not be overwritten */
+	if (profile_lock(a->paths.profile, 0, &lock_fd, &why) == 0) {
+		if (agent_save_state(a, false, &why) < 0)
+			log_warning("%s", why.msg);
+		close(lock_fd);
+	}
 	if (a->set->metrics_file &&
 	    metrics_write(a->set->metrics_file, a->paths.label, st, &why) < 0)
 		log_warning("metrics: %s", why.msg);

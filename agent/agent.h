@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "control.h"
 #include "decide.h"
@@ -66,6 +67,11 @@ struct agent {
 	struct observation obs;         /* this poll */
 	struct decision last;           /* the last poll's decision, to log changes once */
 	bool decided;                   /* last is set */
+	struct {                        /* the state file as this process last left it */
+		dev_t dev;
+		ino_t ino;
+		long long mtime_ns;
+	} state_file;
 	bool netrc_warned;
 	unsigned failures;              /* polls failed in a row */
 };
@@ -88,6 +94,15 @@ void agent_free(struct agent *a);
 
 /* One poll: observe, decide, act. */
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e);
+
+/* Writes the state (durable: fsync'd, around a step) and notes the file,
+ * so that a change by another process is seen at the next poll. */
+int agent_save_state(struct agent *a, bool durable, struct hail_errbuf *e);
+
+/* Reads the state file again (another hail on this profile changed it),
+ * keeping this poll's word of each control source; keeps the state in
+ * memory when the file cannot be read. */
+void agent_reload_state(struct agent *a);
 
 /* --oneshot: one update; 0 when the profile is current and activated. */
 int agent_run_oneshot(struct agent *a);

@@ -230,8 +230,13 @@ static void read_fleet(struct control *c, struct control_reading *r)
 		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, CONTROL_USER_AGENT, &e);
 		c->aws_open = ret == 0;
 	}
-	if (ret == 0)
-		ret = ssm_get_parameter(&c->aws, c->ssm_name, &text, &len, &e);
+	if (ret < 0) {
+		/* no credentials or region (IMDS's 404 among them): unreadable */
+		r->kind = READING_UNREADABLE;
+		note_problem(&c->fleet, e.msg);
+		return;
+	}
+	ret = ssm_get_parameter(&c->aws, c->ssm_name, &text, &len, &e);
 	if (ret == HAIL_E_NOT_FOUND) {
 		/* SSM said ParameterNotFound (ssm.h): no fleet-wide pause or pin */
 		r->kind = READING_ABSENT;
@@ -252,10 +257,10 @@ void control_read(struct control *c, struct control_reading *tags,
 		  struct control_reading *fleet)
 {
 	read_tags(c, tags);
-	if (c->ssm_name)
+	if (c->ssm_name) {
 		read_fleet(c, fleet);
-	else
-		memset(fleet, 0, sizeof(*fleet));       /* no parameter: nothing */
-	if (!c->ssm_name)
-		fleet->kind = READING_ABSENT;
+	} else {
+		memset(fleet, 0, sizeof(*fleet));
+		fleet->kind = READING_ABSENT;   /* no parameter named: nothing from it */
+	}
 }

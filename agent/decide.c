@@ -109,14 +109,18 @@ static bool resume_journal(const struct agent_state *st, const struct poll_facts
 		    " by an interrupted switch" : "");
 		break;
 	case PHASE_ROLLING_BACK:
+		/* the rollback again, whether its switch happened or not (it
+		 * skips a switch already made): a failure of its activation
+		 * must not mark the last good build as failed. On neither the
+		 * failed build nor the way back: someone moved the profile since */
+		if (!same(f->cur_path, j->to.path) && j->from.path &&
+		    !same(f->cur_path, j->from.path)) {
+			d->drop_journal = true;
+			return false;
+		}
 		d->target = j->to;
 		d->mode = MODE_HELD_FAILED;
-		if (same(f->cur_path, j->to.path)) {
-			d->action = ACTION_ACTIVATE;
-			d->target.generation = f->cur_generation;
-		} else {
-			d->action = ACTION_ROLL_BACK;
-		}
+		d->action = ACTION_ROLL_BACK;
 		say(d, LOG_WARNING, "a rollback to generation %ld did not finish: finishing it",
 		    j->to.generation);
 		break;
@@ -155,7 +159,9 @@ static bool check_hold(const struct decide_rules *rules, const struct agent_stat
 		event(d, "build %" PRIu64 " is newer than %" PRIu64 ": releasing the hold",
 		      f->latest_id, until);
 		d->hold = d->hold == HOLD_WRITE ? HOLD_KEEP : HOLD_RELEASE;
-		d->adopt = d->adopt || d->hold == HOLD_KEEP;
+		/* the profile as it is is the baseline: if the switch does not
+		 * happen this poll, it is not found "switched by hand" again */
+		d->adopt = true;
 		return false;
 	}
 	if (!held)

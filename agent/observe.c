@@ -65,10 +65,10 @@ static int observe_latest(struct agent *a, struct hail_errbuf *e)
 	ret = hydra_build(a->clients.http, &a->clients.job, id, &b, e);
 	if (ret < 0)
 		return ret;
-	if (b.job_name && !hydra_build_of_job(&b, &a->clients.job)) {
+	if (!hydra_build_of_job(&b, &a->clients.job)) {
 		/* a latest that redirects elsewhere must not deploy another job */
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "latest build %" PRIu64 " is of job %s, not of %s",
-				id, b.job_name, a->clients.job.uri);
+				id, b.job_name ? b.job_name : "(not given)", a->clients.job.uri);
 		hydra_build_clear(&b);
 		return ret;
 	}

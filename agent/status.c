@@ -110,7 +110,7 @@ static int show(const char *state_dir, const char *name, bool json, bool *first)
 	struct hail_errbuf e = { "" };
 	char *dir = str_concat(state_dir, "/", name);
 	char *path = dir ? str_concat(dir, "/state.json", NULL) : NULL;
-	struct agent_state s;
+	struct agent_state s = { 0 };
 	char *text = NULL, shown[1024];
 	size_t len;
 	int ret = -1;
@@ -136,9 +136,9 @@ static int show(const char *state_dir, const char *name, bool json, bool *first)
 		print_human(shown, dir, &s);
 	}
 	*first = false;
-	state_free(&s);
 	ret = 0;
 out:
+	state_free(&s);
 	free(text);
 	free(path);
 	free(dir);

@@ -126,7 +126,7 @@ def test_killed_during_a_rollback(w):
     assert w.client.activation_log() == ["1", "2"]
     agent = w.client.start("--poll-period", "1h")
     agent.wait_log(r"a rollback to generation 1 did not finish: finishing it")
-    agent.wait_log(r"activated build 1 ")
+    agent.wait_log(r"activated generation 1 after the rollback")
     wait_for(lambda: converged_on(v1), 10, "the rollback to be finished")
     assert w.client.activation_log() == ["1", "2", "1"]
     assert state()["mode"] == "held: failed build" and state()["build-id"] == 1

@@ -27,6 +27,7 @@ struct row {
 	enum agent_phase phase;
 	const char *journal_to;
 	long journal_to_gen;
+	const char *journal_from;       /* a rollback's: the build that failed */
 	/* the facts */
 	const char *cur;
 	long cur_gen;
@@ -47,6 +48,7 @@ struct row {
 	bool current;
 	enum hold_change hold;
 	bool drop_journal;
+	bool adopt;                     /* checked only when set */
 	uint64_t from_id;               /* SWITCH: the id recorded for the way back */
 	const char *reason;             /* a part of the reason or event, or NULL */
 };
@@ -196,10 +198,19 @@ static const struct row rows[] = {
 	  .phase = PHASE_ROLLING_BACK, .journal_to = P1, .journal_to_gen = 1, .cur = P2,
 	  .cur_gen = 2, .latest = 2, .action = ACTION_ROLL_BACK, .want_mode = MODE_HELD_FAILED,
 	  .target = P1 },
-	{ "killed during a rollback's activation: activate", .baseline = P1, .good = P2,
-	  .failed = P2, .phase = PHASE_ROLLING_BACK, .journal_to = P1, .journal_to_gen = 1,
-	  .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_ACTIVATE,
-	  .want_mode = MODE_HELD_FAILED, .target = P1 },
+	{ "killed during a rollback, then moved by someone else: forget it, hold",
+	  .baseline = P2, .good = P1, .failed = P2, .phase = PHASE_ROLLING_BACK,
+	  .journal_to = P1, .journal_to_gen = 1, .journal_from = P2, .cur = P3, .cur_gen = 3,
+	  .latest = 2, .action = ACTION_NONE, .want_mode = MODE_HELD_MANUAL,
+	  .hold = HOLD_WRITE, .drop_journal = true },
+	{ "a hold released while paused: the profile as it is becomes the baseline",
+	  .mode = MODE_HELD_MANUAL, .baseline = P2, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 3, .hold_file = true, .hold_until = 2, .paused = true,
+	  .action = ACTION_NONE, .want_mode = MODE_PAUSED, .hold = HOLD_RELEASE, .adopt = true },
+	{ "killed during a rollback's activation: the rollback again (its switch is done)",
+	  .baseline = P1, .good = P2, .failed = P2, .phase = PHASE_ROLLING_BACK,
+	  .journal_to = P1, .journal_to_gen = 1, .cur = P1, .cur_gen = 1, .latest = 2,
+	  .action = ACTION_ROLL_BACK, .want_mode = MODE_HELD_FAILED, .target = P1 },
 };
 
 static uint64_t id_of(const char *path)
@@ -214,6 +225,7 @@ static void set_state(const struct row *r, struct agent_state *st)
 {
 	struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 }, g3 = { 3, 3, P3 };
 	struct build_ref jt = { 0, r->journal_to_gen, (char *)r->journal_to };
+	struct build_ref jf = { 0, 0, (char *)r->journal_from };
 
 	memset(st, 0, sizeof(*st));
 	st->mode = r->mode;
@@ -227,7 +239,7 @@ static void set_state(const struct row *r, struct agent_state *st)
 	if (r->failed)
 		state_add_failed(st, 0, r->failed);
 	if (r->phase)
-		journal_set(st, r->phase, &jt, NULL);
+		journal_set(st, r->phase, &jt, r->journal_from ? &jf : NULL);
 	st->latest_id = 2;
 }
 
@@ -283,7 +295,7 @@ static void test_table(void)
 		reason_ok = !r->reason || strstr(d.reason, r->reason) || strstr(d.event, r->reason);
 		CHECK(d.action == r->action && d.mode == r->want_mode && target_ok &&
 		      d.current == r->current && d.hold == r->hold &&
-		      d.drop_journal == r->drop_journal &&
+		      d.drop_journal == r->drop_journal && (!r->adopt || d.adopt) &&
 		      (!r->from_id || d.from.id == r->from_id) && reason_ok,
 		      "decide: %s (got %s, %s, %s%s%s)", r->name, action_name(d.action),
 		      mode_name(d.mode), d.target.path ? d.target.path + 44 : "no target",
@@ -346,8 +358,11 @@ static void test_cross_product(void)
 		f.hold_until = hold == 2 ? 1 : 0;
 		decide(&rules, &st, &f, &d);
 		combos++;
-		/* an unfinished step whose switch happened is finished first */
-		if (phases[ph] != PHASE_IDLE && cur && ref_is(&st.journal.to, cur))
+		/* an unfinished step whose switch happened is finished first; a
+		 * rollback always is */
+		if (phases[ph] == PHASE_ROLLING_BACK)
+			ok = ok && d.action == ACTION_ROLL_BACK && d.resume;
+		else if (phases[ph] != PHASE_IDLE && cur && ref_is(&st.journal.to, cur))
 			ok = ok && d.action == ACTION_ACTIVATE && d.resume;
 		/* a failed build is never switched to; a hold, a pause on a
 		 * machine with a build, an unknown target never switch */
