@@ -21,7 +21,7 @@
 #include "mode.h"
 
 #define STATE_FAILED_MAX 16
-#define STATE_GENERATIONS_MAX 32
+#define STATE_GENERATIONS_MAX 16     /* written every poll: kept short */
 #define STATE_FILE_MAX (256 * 1024)
 
 /* A store path, the Hydra build it is (0: unknown) and the profile

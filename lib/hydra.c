@@ -151,18 +151,20 @@ int hydra_parse_build_location(const char *location, uint64_t *id, struct hail_e
 	CURLU *u;
 	int ret;
 
-	str_escape(shown, sizeof(shown), location, strlen(location));
 	u = curl_url();
 	if (!u)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+		str_escape(shown, sizeof(shown), location, strlen(location));
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a URL", shown);
 		goto out;
 	}
 	digits = strrchr(path, '/');
 	if (!digits || digits - path < 6 || memcmp(digits - 6, "/build", 6) != 0 ||
 	    str_to_u64(digits + 1, 1, INT64_MAX, &v) < 0) {
+		/* escaped only here: an idle poll comes through this function */
+		str_escape(shown, sizeof(shown), location, strlen(location));
 		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a Hydra build URL", shown);
 		goto out;
 	}
