@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "act.h"
+#include "cafile.h"
 #include "fileio.h"
 #include "log.h"
 #include "metrics.h"
@@ -169,6 +170,12 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	}
 	if (ret < 0)
 		return ret;
+	if (set->ca_file) {
+		ret = ca_set_load(set->ca_file, &a->clients.extra_ca, e);
+		if (ret < 0)
+			return ret;
+		ho.extra_ca = a->clients.extra_ca;
+	}
 	a->clients.http = http_client_new(&ho);
 	if (!a->clients.http)
 		return hail_fail(e, HAIL_E_INTERNAL, "cannot set up libcurl");
@@ -179,6 +186,7 @@ void agent_free(struct agent *a)
 {
 	hydra_job_clear(&a->clients.job);
 	http_client_free(a->clients.http);
+	ca_set_free(a->clients.extra_ca);
 	if (a->clients.control_on)
 		control_close(&a->clients.control);
 	free(a->paths.profile);

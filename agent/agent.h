@@ -32,6 +32,7 @@ struct agent_paths {
 struct agent_clients {
 	struct hydra_job job;
 	struct http_client *http;       /* owned */
+	struct ca_set *extra_ca;        /* owned: --ca-file's anchors, or NULL */
 	struct control control;         /* pause and pin from outside */
 	bool control_on;
 };

@@ -33,6 +33,8 @@ static const struct opt_def opt_table[] = {
 	  "kill bin/activate (its whole process group) after PERIOD; default 15m" },
 	{ "aws-endpoint-url", ARG_STRING, OPT_AWS_ENDPOINT_URL, "URL",
 	  "AWS API endpoint for SSM (default: AWS_ENDPOINT_URL, else AWS's own)" },
+	{ "ca-file", ARG_STRING, OPT_CA_FILE, "FILE",
+	  "also trust the CAs in FILE (PEM) for Hydra, beside the system's" },
 	{ "config", ARG_STRING, OPT_CONFIG, "FILE",
 	  "read settings from a JSON object whose keys are these long flags" },
 	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
@@ -137,6 +139,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_NETRC_FILE: return &s->netrc_file;
 	case OPT_PROFILE: return &s->profile;
 	case OPT_AWS_ENDPOINT_URL: return &s->aws_endpoint_url;
+	case OPT_CA_FILE: return &s->ca_file;
 	case OPT_CONTROL_SSM_PARAMETER: return &s->control_ssm_parameter;
 	case OPT_IMDS_ENDPOINT: return &s->imds_endpoint;
 	case OPT_INSTANCE_ID: return &s->instance_id;
@@ -462,6 +465,7 @@ void settings_free(struct settings *s)
 	free(s->metrics_file);
 	free(s->state_dir);
 	free(s->aws_endpoint_url);
+	free(s->ca_file);
 	free(s->control_ssm_parameter);
 	free(s->imds_endpoint);
 	free(s->instance_id);

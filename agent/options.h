@@ -26,6 +26,7 @@
 enum opt_id {
 	OPT_ACTIVATION_TIMEOUT,
 	OPT_AWS_ENDPOINT_URL,
+	OPT_CA_FILE,
 	OPT_CONFIG,
 	OPT_CONTROL_SSM_PARAMETER,
 	OPT_FLEET_FILE,
@@ -59,6 +60,7 @@ struct settings {
 	char *metrics_file;     /* owned, or NULL */
 	char *state_dir;        /* owned */
 	char *aws_endpoint_url; /* owned, or NULL */
+	char *ca_file;          /* owned, or NULL: the system's trust store only */
 	char *control_ssm_parameter;    /* owned, or NULL */
 	char *imds_endpoint;    /* owned, or NULL: no instance tags */
 	char *instance_id;      /* owned, or NULL: /etc/machine-id */

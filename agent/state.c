@@ -209,11 +209,10 @@ static void jw_printf(struct jw *w, const char *fmt, ...)
 
 	va_start(ap, fmt);
 	while (*fmt) {
-		size_t run = strcspn(fmt, "%");
-		const char *s;
+		const char *pct = strchrnul(fmt, '%'), *s;
 
-		jw_put(w, fmt, run);
-		fmt += run;
+		jw_put(w, fmt, (size_t)(pct - fmt));
+		fmt = pct;
 		if (!*fmt)
 			break;
 		if (!strncmp(fmt, "%s", 2)) {

@@ -1,15 +1,23 @@
 #include "http.h"
 
 #include <curl/curl.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cafile.h"
 #include "error.h"
+
+/* A day, as libcurl's default: a changed system bundle is seen within it. */
+#define CA_CACHE_S 86400L
 
 struct http_client {
 	CURL *curl;
 	struct http_options opt;
+	/* SigV4's provider, key id and secret, owned and wiped: set again after
+	 * a curl_easy_reset() */
+	char *sigv4[3];
 	char errbuf[CURL_ERROR_SIZE];
 	char error[CURL_ERROR_SIZE + 64];
 	bool read_timed_out;    /* the last failure: connected, then no answer */
@@ -90,10 +98,45 @@ static int setopt_result(struct http_client *c, CURLcode r, const char *name)
 		(ret) = setopt_result((c), curl_easy_setopt((c)->curl, opt, val), #opt); \
 } while (0)
 
+/* libcurl calls this for each new TLS context, after it set up the store
+ * (the cached one): the extra anchors go in beside the system's. */
+static CURLcode ssl_ctx_cb(CURL *curl, void *ssl_ctx, void *userdata)
+{
+	const struct http_client *c = userdata;
+
+	(void)curl;
+	if (ca_set_add_to_store(c->opt.extra_ca, SSL_CTX_get_cert_store(ssl_ctx)) < 0)
+		return CURLE_SSL_CERTPROBLEM;
+	return CURLE_OK;
+}
+
+static int apply_sigv4(struct http_client *c)
+{
+	int ret = 0;
+
+	SETOPT(ret, c, CURLOPT_AWS_SIGV4, c->sigv4[0]);
+	SETOPT(ret, c, CURLOPT_USERNAME, c->sigv4[1]);
+	SETOPT(ret, c, CURLOPT_PASSWORD, c->sigv4[2]);
+	return ret;
+}
+
 /* Everything that stays the same across requests is set once here. */
 static int setup_handle(struct http_client *c)
 {
 	int ret = 0;
+
+	/* Debian's libcurl has /etc/ssl/certs as its default CA path besides
+	 * the bundle file, and with a path set libcurl 7.88 does not cache the
+	 * parsed store: every new connection parsed the whole bundle (~250 M
+	 * instructions; protocols.md, "TLS"). The bundle alone is cached. */
+	SETOPT(ret, c, CURLOPT_CAPATH, NULL);
+	SETOPT(ret, c, CURLOPT_CA_CACHE_TIMEOUT, CA_CACHE_S);
+	if (c->opt.extra_ca) {
+		SETOPT(ret, c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb);
+		SETOPT(ret, c, CURLOPT_SSL_CTX_DATA, c);
+	}
+	if (c->sigv4[0] && ret == 0)
+		ret = apply_sigv4(c);
 
 	SETOPT(ret, c, CURLOPT_ERRORBUFFER, c->errbuf);
 	SETOPT(ret, c, CURLOPT_NOSIGNAL, 1L);
@@ -135,25 +178,46 @@ struct http_client *http_client_new(const struct http_options *opt)
 	return c;
 }
 
+static void wipe_free(char *s)
+{
+	if (s) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void drop_sigv4(struct http_client *c)
+{
+	for (int i = 0; i < 3; i++) {
+		wipe_free(c->sigv4[i]);
+		c->sigv4[i] = NULL;
+	}
+}
+
 void http_client_free(struct http_client *c)
 {
 	if (!c)
 		return;
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
+	drop_sigv4(c);
 	free(c);
 }
 
 int http_client_set_aws_sigv4(struct http_client *c, const char *provider,
 			      const char *access_key_id, const char *secret)
 {
-	int ret = 0;
+	const char *v[3] = { provider, provider ? access_key_id : NULL, provider ? secret : NULL };
 
 	c->error[0] = '\0';
-	SETOPT(ret, c, CURLOPT_AWS_SIGV4, provider);
-	SETOPT(ret, c, CURLOPT_USERNAME, provider ? access_key_id : NULL);
-	SETOPT(ret, c, CURLOPT_PASSWORD, provider ? secret : NULL);
-	return ret;
+	drop_sigv4(c);
+	for (int i = 0; i < 3; i++)
+		if (v[i] && !(c->sigv4[i] = strdup(v[i]))) {
+			drop_sigv4(c);
+			snprintf(c->error, sizeof(c->error), "out of memory");
+			return HAIL_E_INTERNAL;
+		}
+	return apply_sigv4(c);
 }
 
 const char *http_client_error(const struct http_client *c)
@@ -294,6 +358,35 @@ int http_request(struct http_client *c, const char *method, const char *url,
 
 	c->stats.requests++;
 	code = curl_easy_perform(h);
+	if (code == CURLE_SEND_ERROR && strstr(c->errbuf, "Connection died")) {
+		/* libcurl 7.88 takes a server's close_notify on an idle
+		 * kept-alive connection for a live connection, retries on a
+		 * fresh one, and never resets its retry count: after five such
+		 * reuses a request fails (curl issue 18926, fixed in 8.17.0).
+		 * curl_easy_reset() resets that count and keeps the connections
+		 * and TLS sessions; then once more, on a fresh connection. */
+		curl_easy_reset(h);
+		c->errbuf[0] = '\0';
+		free(sink.data);
+		memset(&sink, 0, sizeof(sink));
+		sink.cap = max_body;
+		ret = setup_handle(c);
+		if (ret == 0)
+			ret = set_request(c, method, url, list, body, &sink);
+		if (ret == 0)
+			ret = setopt_result(c, curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L),
+					    "CURLOPT_FRESH_CONNECT");
+		if (ret < 0)
+			goto out;
+		c->stats.dead_connection_retries++;
+		code = curl_easy_perform(h);
+		r = setopt_result(c, curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 0L),
+				  "CURLOPT_FRESH_CONNECT");
+		if (code == CURLE_OK && r < 0) {
+			ret = r;
+			goto out;
+		}
+	}
 	c->stats.body_bytes += sink.len;
 	if (code != CURLE_OK) {
 		ret = transfer_error(c, code, &sink);

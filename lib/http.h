@@ -4,7 +4,14 @@
  * connection. Redirects are never followed: the caller reads Location.
  * Bodies are capped and every transfer is time-limited. Credentials come only
  * from the netrc file, through libcurl's own netrc support, for the host the
- * URL names. */
+ * URL names.
+ *
+ * HTTPS: the system's CA bundle file, without Debian's default CA path, so
+ * that libcurl keeps the parsed store for a day (CURLOPT_CA_CACHE_TIMEOUT)
+ * instead of parsing 145 certificates at every new connection; TLS sessions
+ * are resumed across connections of one client. A request that libcurl 7.88
+ * fails with "Connection died" (a server's close_notify on an idle kept-alive
+ * connection, curl issue 18926) is tried once more on a fresh connection. */
 #ifndef HAIL_HTTP_H
 #define HAIL_HTTP_H
 
@@ -12,6 +19,7 @@
 #include <stddef.h>
 
 struct http_client;
+struct ca_set;
 
 struct http_options {
 	const char *user_agent;      /* borrowed */
@@ -23,6 +31,9 @@ struct http_options {
 	 * only the instance itself. Other clients follow libcurl's proxy
 	 * environment variables. */
 	bool no_proxy;
+	/* Trust anchors added to the system's for this client's HTTPS peers
+	 * (--ca-file); borrowed, may be NULL. */
+	const struct ca_set *extra_ca;
 	/* Called now and then during a transfer; returning true aborts it
 	 * (HAIL_E_INTERRUPTED). May be NULL. */
 	bool (*should_abort)(void);
@@ -74,6 +85,7 @@ bool http_client_read_timed_out(const struct http_client *c);
 struct http_stats {
 	unsigned long requests;
 	unsigned long body_bytes;
+	unsigned long dead_connection_retries;  /* curl issue 18926's, below */
 };
 void http_client_stats(const struct http_client *c, struct http_stats *out);
 

@@ -143,37 +143,63 @@ out:
 	return ret;
 }
 
+/* The path of an absolute http(s) URL: what follows "scheme://authority",
+ * up to "?" or "#"; NULL when url is not one, or holds a space or a control
+ * character. libcurl's CURLINFO_REDIRECT_URL is absolute already, and a
+ * whole URL parse (curl_url) per idle poll cost more than the rest of the
+ * poll's own work. */
+static const char *url_path(const char *url, size_t *len)
+{
+	const char *p;
+
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return NULL;
+	if (!strncasecmp(url, "http://", 7))
+		p = url + 7;
+	else if (!strncasecmp(url, "https://", 8))
+		p = url + 8;
+	else
+		return NULL;
+	if (!*p || strchr("/?#", *p))
+		return NULL;    /* no authority */
+	p += strcspn(p, "/?#");
+	if (*p != '/')
+		return NULL;
+	*len = strcspn(p, "?#");
+	return p;
+}
+
 int hydra_parse_build_location(const char *location, uint64_t *id, struct hail_errbuf *e)
 {
-	char shown[ESCAPED_MAX], *path = NULL;
+	char shown[ESCAPED_MAX], digits[24];
+	const char *path, *last;
 	unsigned long long v;
-	const char *digits;
-	CURLU *u;
-	int ret;
+	size_t len;
 
-	u = curl_url();
-	if (!u)
-		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	if (curl_url_set(u, CURLUPART_URL, location, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+	path = url_path(location, &len);
+	if (!path) {
 		str_escape(shown, sizeof(shown), location, strlen(location));
-		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a URL", shown);
-		goto out;
+		return hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a URL", shown);
 	}
-	digits = strrchr(path, '/');
-	if (!digits || digits - path < 6 || memcmp(digits - 6, "/build", 6) != 0 ||
-	    str_to_u64(digits + 1, 1, INT64_MAX, &v) < 0) {
+	last = path + len;
+	while (last > path && last[-1] != '/')
+		last--;
+	/* .../build/ID, ID a positive integer */
+	if (last - path < 7 || memcmp(last - 7, "/build/", 7) != 0 ||
+	    (size_t)(path + len - last) >= sizeof(digits)) {
 		/* escaped only here: an idle poll comes through this function */
 		str_escape(shown, sizeof(shown), location, strlen(location));
-		ret = hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a Hydra build URL", shown);
-		goto out;
+		return hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a Hydra build URL", shown);
+	}
+	memcpy(digits, last, (size_t)(path + len - last));
+	digits[path + len - last] = '\0';
+	if (str_to_u64(digits, 1, INT64_MAX, &v) < 0) {
+		str_escape(shown, sizeof(shown), location, strlen(location));
+		return hail_fail(e, HAIL_E_PROTOCOL, "Location '%s' is not a Hydra build URL", shown);
 	}
 	*id = v;
-	ret = 0;
-out:
-	curl_free(path);
-	curl_url_cleanup(u);
-	return ret;
+	return 0;
 }
 
 /* A JSON number that is an integer in [0, max], max at most 2^53 - 1. The range

@@ -40,6 +40,16 @@ static const struct { const char *loc; int ok; uint64_t id; } locations[] = {
 	{ "http://h/xbuild/1", 0, 0 },
 	{ "/build/1", 0, 0 },
 	{ "not a url", 0, 0 },
+	{ "http://h/build/5?x=1", 1, 5 },
+	{ "http://h/build/6#frag", 1, 6 },
+	{ "HTTPS://H/build/3", 1, 3 },
+	{ "http://h", 0, 0 },
+	{ "http:///build/1", 0, 0 },
+	{ "http://h/build/1 x", 0, 0 },
+	{ "http://h/build/1\tX", 0, 0 },
+	{ "ftp://h/build/1", 0, 0 },
+	{ "http://h?/build/1", 0, 0 },
+	{ "http://h/build/123456789012345678901234567890", 0, 0 },
 };
 
 static const struct { const char *json; int ok; } builds[] = {
