@@ -1,12 +1,15 @@
 """Timing one program run (wall time and peak RSS) with a deadline, through
-bench/timer.c. Shared by bench/run, bench/firstboot.py and
+bench/timer.c; a polling process with its log, bounded waits and callgrind's
+totals. Shared by bench/run, bench/httpsbench.py, bench/firstboot.py and
 bench/cloudinit_sandbox.py."""
 
 import collections
 import os
+import re
 import select
 import signal
 import subprocess
+import time
 
 TIMER_SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "timer.c")
 
@@ -74,3 +77,62 @@ def run_measured(timer, argv, env, log_path, timeout):
     except (OSError, ValueError):
         raise CannotMeasure(f"the timer failed ({status}) on {argv[0]}; see {log_path}") from None
     return Run(wall_ns / 1e9, rss_kib, code)
+
+
+def deadline_loop(timeout, what, step=0.01):
+    """Yields until timeout seconds have passed, then raises CannotMeasure.
+    The caller returns from inside the loop when its condition holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        yield
+        time.sleep(step)          # a poll interval, not synchronisation
+    raise CannotMeasure(f"timed out after {timeout}s waiting for {what}")
+
+
+class Poller:
+    """A polling process (hail or the floor, maybe under valgrind) whose
+    stdout and stderr go to a file."""
+
+    def __init__(self, name, argv, env, log_path):
+        self.name = name
+        self.log_path = log_path
+        with open(log_path, "w") as log:
+            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=log)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def text(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def check_alive(self):
+        if self.proc.poll() is not None:
+            raise CannotMeasure(f"{self.name} exited ({self.proc.returncode}):\n"
+                                + self.text()[-2000:])
+
+    def stop(self, timeout):
+        """SIGTERM, then wait; returns the exit status, or None when it had
+        to be killed (reported as a note, not a failure)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+            return None
+
+
+def callgrind_total(path):
+    """Total Ir of a callgrind output ("totals:", or "summary:" in older ones)."""
+    found = {}
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"(totals|summary):\s*(\d+)", line)
+            if m:
+                found[m.group(1)] = int(m.group(2))
+    if not found:
+        raise CannotMeasure(f"no totals in {path}")
+    return found.get("totals", found.get("summary"))

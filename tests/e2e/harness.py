@@ -153,7 +153,8 @@ class Standin:
         with open(self.port_file) as f:
             ports = json.load(f)
         self.port, self.control_port = ports["port"], ports["control_port"]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.tls = bool(ports.get("tls"))
+        self.url = f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def control(self, method, path, body=None, raw=None):
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
@@ -169,6 +170,13 @@ class Standin:
     def reset_stats(self):
         self.control("POST", "/stats/reset", {})
 
+    def tls_stats(self):
+        """{"handshakes", "resumed", "idle_closes"} of the main server."""
+        return self.control("GET", "/tls")
+
+    def reset_tls(self):
+        self.control("POST", "/tls/reset", {})
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -182,12 +190,13 @@ class Standin:
 class Hydra(Standin):
     """The Hydra stand-in (tests/standin/hydra.py) serving a binary cache."""
 
-    def __init__(self, root, cache, location_base=None):
+    def __init__(self, root, cache, location_base=None, tls=None, idle_close=None,
+                 name="hydra"):
         os.makedirs(cache, exist_ok=True)
         argv = [STANDIN, "--cache-dir", cache, "--user", USER, "--password", PASSWORD]
         if location_base:
             argv += ["--location-base", location_base]
-        super().__init__(root, "hydra", argv)
+        super().__init__(root, name, argv + tls_args(tls, idle_close))
         self.job_uri = f"{self.url}/job/{JOB}"
 
     def publish(self, out, **kw):
@@ -220,8 +229,8 @@ class Aws(Standin):
     """The AWS API stand-in (tests/standin/aws.py): SSM and Auto Scaling,
     checking every SigV4 signature with botocore's signer."""
 
-    def __init__(self, root, *args):
-        super().__init__(root, "aws", [AWS_STANDIN, *args])
+    def __init__(self, root, *args, tls=None, idle_close=None, name="aws"):
+        super().__init__(root, name, [AWS_STANDIN, *args, *tls_args(tls, idle_close)])
 
     def configure(self, **kw):
         return self.control("POST", "/config", kw)
@@ -235,6 +244,45 @@ class Aws(Standin):
     def fault(self, operation, code, count=1):
         return self.control("POST", "/fault", {"operation": operation, "code": code,
                                                "count": count})
+
+
+def tls_args(tls, idle_close):
+    """Stand-in flags: tls = (cert_pem, key_pem) or None; idle_close = seconds or None."""
+    argv = []
+    if tls:
+        argv += ["--tls-cert", tls[0], "--tls-key", tls[1]]
+    if idle_close is not None:
+        argv += ["--idle-close", str(idle_close)]
+    return argv
+
+
+def make_test_ca(directory):
+    """A throw-away CA and a leaf for 127.0.0.1 and localhost (RSA-2048,
+    subjectAltName IP:127.0.0.1 and DNS:localhost, 2 days), made with the
+    openssl command; returns (ca_pem, cert_pem, key_pem), files in directory.
+    Give ca_pem to clients (curl --cacert, hail --ca-file, a bundle) and
+    (cert_pem, key_pem) to a stand-in as tls=."""
+    os.makedirs(directory, exist_ok=True)
+    ca_key, ca_pem = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.pem")
+    key, csr = os.path.join(directory, "leaf.key"), os.path.join(directory, "leaf.csr")
+    cert, ext = os.path.join(directory, "leaf.pem"), os.path.join(directory, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints = critical, CA:FALSE\n"
+                "keyUsage = critical, digitalSignature, keyEncipherment\n"
+                "extendedKeyUsage = serverAuth\n"
+                "subjectAltName = IP:127.0.0.1, DNS:localhost\n"
+                "subjectKeyIdentifier = hash\n"
+                "authorityKeyIdentifier = keyid:always\n")
+    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "2",
+         "-keyout", ca_key, "-out", ca_pem, "-subj", "/CN=hail test CA (throw-away)",
+         "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-sha256", "-keyout", key,
+         "-out", csr, "-subj", "/CN=127.0.0.1"])
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca_pem, "-CAkey", ca_key,
+         "-set_serial", str(int.from_bytes(os.urandom(8), "big")), "-sha256", "-days", "2",
+         "-extfile", ext, "-out", cert])
+    return ca_pem, cert, key
 
 
 def role_credentials(n=1, hours=6):

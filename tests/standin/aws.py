@@ -5,10 +5,19 @@ Python 3.11 stdlib + Debian's python3-botocore (1.29), as /usr/bin/python3 on De
 botocore's own SigV4 signer checks signatures: it refuses what AWS refuses, as AWS does.
 
 Usage:
-    python3 aws.py --port-file FILE [--region REGION (default eu-west-1)] [--quiet]
+    python3 aws.py --port-file FILE [--region REGION (default eu-west-1)]
+                   [--tls-cert FILE --tls-key FILE] [--idle-close SECONDS] [--quiet]
 
 Two servers on 127.0.0.1, both on OS-picked ports, written to FILE (atomically)
-as {"port": N, "control_port": M} once both listen. SIGTERM/SIGINT: clean exit.
+as {"port": N, "control_port": M} once both listen (plus "tls": true with TLS).
+SIGTERM/SIGINT: clean exit.
+
+TLS (--tls-cert and --tls-key, PEM, together): the main server speaks HTTPS only
+(TLS 1.2 or newer, session tickets on); the control server stays plain HTTP. Every
+connection the server closes ends with a TLS close_notify, then the TCP close.
+--idle-close S (float seconds): a connection without a (further) request for S
+seconds is closed, as nginx and AWS's front ends do (close_notify first under
+TLS, not waiting for the client's); without it a connection may idle 120 s.
 
 Main server (shared/protocols.md, "AWS APIs for fleet features"). With X-Amz-Target a
 request is SSM's (JSON 1.1), else Auto Scaling's (query API). Errors are in its service's
@@ -63,6 +72,9 @@ Control server (no auth, JSON in and out, request bodies capped at 64 KiB; bad o
                    (parsed, never credentials), "auth": "ok"|CODE|null (unchecked),
                    "status", "error": CODE|null, "time"}]}; codes without any "...#" prefix
   POST /calls/reset  clears the call log
+  GET  /tls     -> {"handshakes": N, "resumed": M, "idle_closes": K}: TLS handshakes on the
+                   main server, those that resumed a session, connections closed idle
+  POST /tls/reset  sets the three counters to 0
   GET  /instances  -> {"instances": {ID: {"group", "hook", "state", "health",
                    "lifecycle_action_token", "events": [{"action", "time", and "result" or
                    "health", "should_respect_grace_period"}, ...]}}}
@@ -75,11 +87,13 @@ import base64
 import calendar
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -95,6 +109,7 @@ from botocore.credentials import Credentials
 CONTROL_BODY_MAX = 64 * 1024      # control requests (brief: capped at 64 KiB)
 MAIN_BODY_MAX = 256 * 1024        # API requests: far above any GetParameter or form body
 IDLE_TIMEOUT = 120                # seconds a connection may sit idle or stall
+TLS_HANDSHAKE_TIMEOUT = 30        # seconds a client may take over its TLS handshake
 MAX_SKEW = 15 * 60                # AWS: X-Amz-Date at most 15 minutes off
 ACCOUNT_ID = "123456789012"
 AS_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
@@ -163,6 +178,7 @@ class State:
         self.instances = {}       # id -> {"group", "hook", "state", "health", token, events}
         self.faults = []          # [{"operation", "code", "count"}]
         self.calls = []
+        self.tls = tls_counters()  # GET /tls
 
     def configure(self, cfg):
         with self.lock:
@@ -202,6 +218,15 @@ class State:
                     f["count"] -= 1
                     return f["code"]
             return None
+
+
+def tls_counters():
+    return {"handshakes": 0, "resumed": 0, "idle_closes": 0}
+
+
+def count(state, name):
+    with state.lock:
+        state.tls[name] += 1
 
 
 def active_action(inst):
@@ -293,7 +318,8 @@ def authenticate(handler, service, body, state):
             raise ApiError("signature", MSG_SIGNATURE, reason=why)
     # Rebuild the request as received: method, URL with the query exactly as sent, body
     # bytes and only the signed headers (every value of a repeated one).
-    url = "http://127.0.0.1:%d%s" % (handler.server.server_port, handler.path)
+    url = "%s://127.0.0.1:%d%s" % (handler.server.scheme, handler.server.server_port,
+                                   handler.path)
     request = AWSRequest(method=handler.command, url=url, data=body)
     for name in names:
         for value in h.get_all(name) or []:
@@ -458,8 +484,64 @@ class Handler(BaseHTTPRequestHandler):
     timeout = IDLE_TIMEOUT            # bounded idle keep-alive and stalled I/O
 
     def setup(self):
+        """The TLS handshake (main server with --tls-cert), in this connection's
+        thread, before the base class makes its file objects of the socket."""
+        self.tls_failed = False
+        ctx = self.server.tls_context
+        if ctx is not None:
+            self.request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            try:
+                self.request = ctx.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                log("%s TLS handshake failed: %s" % (self.server.name, e))
+                self.tls_failed = True    # wrap_socket closed the socket
+                self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+                return
+            count(self.server.state, "handshakes")
+            if self.request.session_reused:
+                count(self.server.state, "resumed")
         super().setup()               # a body past the buffer takes a 2nd write: no Nagle
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self):
+        """The base class's request loop, waiting at most --idle-close seconds
+        for each request to begin."""
+        if self.tls_failed:
+            return
+        self.close_connection = True
+        if self.request_arrives():
+            self.handle_one_request()
+        while not self.close_connection:
+            if not self.request_arrives():
+                break
+            self.handle_one_request()
+
+    def request_arrives(self):
+        """False when the connection is to be closed: idle for --idle-close seconds
+        (counted) or failed. Peeks at the next request under that timeout."""
+        idle = self.server.idle_close
+        if idle is None:
+            return True
+        try:
+            self.connection.settimeout(idle)
+            self.rfile.peek(1)            # b"" at EOF: the base class ends then
+            self.connection.settimeout(self.timeout)
+            return True
+        except TimeoutError:
+            count(self.server.state, "idle_closes")
+            log("%s connection idle for %gs: closed" % (self.server.name, idle))
+            return False
+        except (OSError, ValueError):
+            return False
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass                          # the client went away before the flush
+        finally:
+            if self.server.tls_context is not None and not self.tls_failed:
+                close_tls(self.connection)
 
     def log_request(self, code="-", size="-"):
         pass                          # we log one line per request ourselves
@@ -590,15 +672,16 @@ class ControlHandler(Handler):
 
     def dispatch(self, method, path, body):
         state = self.server.state
-        if method == "GET" and path in ("/config", "/calls", "/instances"):
+        if method == "GET" and path in ("/config", "/calls", "/instances", "/tls"):
             with state.lock:
                 return 200, {"/config": state.config,
+                             "/tls": lambda: dict(state.tls),
                              "/calls": lambda: {"calls": [dict(c) for c in state.calls]},
                              "/instances": lambda: {"instances": {
                                  i: dict(v, events=[dict(e) for e in v["events"]])
                                  for i, v in state.instances.items()}}}[path]()
         if method != "POST" or path not in ("/config", "/credentials/expire", "/fault",
-                                            "/fault/clear", "/calls/reset"):
+                                            "/fault/clear", "/calls/reset", "/tls/reset"):
             return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
         try:
             obj = json.loads(body or b"{}")
@@ -616,6 +699,8 @@ class ControlHandler(Handler):
                                                                 ("operation", "code"))))
             elif path == "/fault/clear":
                 state.faults = []
+            elif path == "/tls/reset":
+                state.tls = tls_counters()
             else:
                 state.calls = []
         return 200, {"ok": True}
@@ -667,15 +752,45 @@ class Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 64
 
-    def __init__(self, name, handler, state):
+    def __init__(self, name, handler, state, tls_context=None, idle_close=None):
         self.name = name
         self.state = state
+        self.tls_context = tls_context    # an ssl.SSLContext: this server is HTTPS
+        self.scheme = "https" if tls_context else "http"
+        self.idle_close = idle_close      # seconds, or None
         super().__init__(("127.0.0.1", 0), handler)
 
     def handle_error(self, request, client_address):
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError, ssl.SSLError)):
             return                  # a client that went away: not worth a traceback
         super().handle_error(request, client_address)
+
+
+def server_tls_context(cert, key):
+    """TLS 1.2 or newer with cert (PEM chain) and key; session tickets on."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.options &= ~ssl.OP_NO_TICKET
+    return ctx
+
+
+def close_tls(sock):
+    """A TLS close_notify, then the TCP close, without waiting for the client's
+    close_notify: non-blocking, the first SSL_shutdown sends ours and the second,
+    which would wait for the client's, gives up at once (SSLWantReadError)."""
+    if sock.fileno() < 0:
+        return
+    try:
+        sock.settimeout(0)
+        sock.unwrap()
+    except (ssl.SSLError, OSError, ValueError):
+        pass
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def write_port_file(path, ports):
@@ -689,13 +804,22 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="AWS API stand-in for hail's tests.")
     p.add_argument("--port-file", required=True, help='gets {"port": N, "control_port": M}')
     p.add_argument("--region", default="eu-west-1", help="the one region signatures may name")
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve HTTPS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--idle-close", metavar="SECONDS", type=float,
+                   help="close a connection idle this long (with close_notify under TLS)")
     p.add_argument("--quiet", action="store_true", help="no request log on stderr")
     args = p.parse_args(argv)
     if not re.fullmatch(r"[a-z0-9-]+", args.region):
         p.error("--region must look like eu-west-1")
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    if args.idle_close is not None and not 0 < args.idle_close <= IDLE_TIMEOUT:
+        p.error("--idle-close must be above 0 and at most %d seconds" % IDLE_TIMEOUT)
     QUIET = args.quiet
     state = State(args.region)
-    main_srv = Server("aws", MainHandler, state)
+    tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    main_srv = Server("aws", MainHandler, state, tls, args.idle_close)
     control_srv = Server("control", ControlHandler, state)
 
     # Block SIGTERM/SIGINT before any thread starts (threads inherit the mask),
@@ -704,10 +828,12 @@ def main(argv=None):
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     for s in (main_srv, control_srv):
         threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    write_port_file(args.port_file, {"port": main_srv.server_port,
-                                     "control_port": control_srv.server_port})
-    log("aws stand-in on 127.0.0.1:%d, control on 127.0.0.1:%d (region %s)" % (
-        main_srv.server_port, control_srv.server_port, args.region))
+    ports = {"port": main_srv.server_port, "control_port": control_srv.server_port}
+    if tls:
+        ports["tls"] = True
+    write_port_file(args.port_file, ports)
+    log("aws stand-in on 127.0.0.1:%d (%s), control on 127.0.0.1:%d (region %s)" % (
+        main_srv.server_port, main_srv.scheme, control_srv.server_port, args.region))
     signal.sigwait(stop_signals)
     for s in (main_srv, control_srv):
         s.shutdown()

@@ -5,16 +5,30 @@ Python 3.11 standard library only (runs as /usr/bin/python3 on Debian 12).
 
 Usage:
     python3 hydra.py --cache-dir DIR --user USER --password PASS --port-file FILE
-                     [--location-base URL] [--quiet]
+                     [--location-base URL] [--tls-cert FILE --tls-key FILE]
+                     [--idle-close SECONDS] [--quiet]
 
 Two servers on 127.0.0.1, both on OS-picked ports, written to FILE (atomically)
-as {"port": N, "control_port": M} once both listen:
+as {"port": N, "control_port": M} once both listen (plus "tls": true with TLS):
+
+TLS (--tls-cert and --tls-key, PEM, given together): the main server speaks
+HTTPS only (TLS 1.2 or newer, session tickets on, so TLS 1.3 resumption works;
+the session cache is the stand-in's, shared by all its connections); Location
+URLs default to https://127.0.0.1:PORT. The control server stays plain HTTP.
+Every connection the server closes (after an answer, a fault, idle) ends with
+a TLS close_notify and then the TCP close, as nginx does; the "reset" fault
+still sends an RST and nothing else.
+
+--idle-close S: a connection that has no (further) request for S seconds
+(a float) is closed by the server, as nginx does after keepalive_timeout:
+with TLS a close_notify (not waiting for the client's), then the TCP close;
+without TLS just the close. Without it, a connection may idle 120 s.
 
 Main server: Hydra plus its binary cache, all behind HTTP basic auth, as a
 private Hydra behind a reverse proxy is (shared/protocols.md, "Hydra"):
     GET /job/P/J/JOB/latest | /latest-finished | /latest-for/SYSTEM
         302 to an ABSOLUTE BASE/build/ID (BASE = --location-base or
-        http://127.0.0.1:PORT), or 404 with an HTML page.
+        http(s)://127.0.0.1:PORT), or 404 with an HTML page.
     GET /build/ID        Build JSON with "Accept: application/json", else HTML.
     GET|HEAD /nix-cache-info, /HASH.narinfo, /nar/FILE   files of --cache-dir
         (as written by `nix copy --to file://DIR`).
@@ -32,6 +46,11 @@ Control server (no auth, JSON in and out, request bodies capped at 64 KiB):
                              "body_bytes", "auth", "fault"}, ...]}
     POST /stats/reset    -> clears the request log
     GET  /builds         -> {"builds": [...]} (as published)
+    GET  /tls            -> {"handshakes": N, "resumed": M, "idle_closes": K}: TLS
+                            handshakes completed on the main server, those that
+                            resumed a session (ssl_sock.session_reused), and
+                            connections closed by --idle-close (also without TLS)
+    POST /tls/reset      -> sets the three counters to 0
 
 Model: every publish is its own evaluation, whose id equals the build id; its
 "eval_finished" flag says whether that whole evaluation is done, which is what
@@ -51,7 +70,7 @@ Details beyond the brief:
     and half its body, then closes; an empty body (a 302) promises 64 bytes.
   - "hang" ends by closing the connection without an answer, also when the
     faults are cleared; "hang" and "slow" values are capped at 600 s.
-  - "redirect-loop" points at http://HOST/PATH?QUERY with the Host asked for.
+  - "redirect-loop" points at http(s)://HOST/PATH?QUERY with the Host asked for.
   - "bad-path" puts any JSON value given (not only strings) in out.path.
   - "null-path" answers out.path null, as Hydra does for a content-addressed
     derivation whose output is not known yet (Build.pm).
@@ -78,6 +97,7 @@ import re
 import select
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -93,6 +113,7 @@ MAX_DELAY = 600                   # upper bound for "hang" and "slow" values
 MAX_HUGE = 16 * 1024 ** 3         # upper bound for the "huge" body size
 CHUNK = 64 * 1024                 # streaming chunk for files and "huge"
 PHANTOM_LENGTH = 64               # "truncated" on an empty body: promise this much
+TLS_HANDSHAKE_TIMEOUT = 30        # seconds a client may take over its TLS handshake
 
 TARGETS = ("latest", "build", "cache", "any")
 STATUS_KINDS = ("401", "403", "404", "500", "503")
@@ -136,6 +157,7 @@ class State:
         self.next_fault_id = 1
         self.cleared = threading.Event()   # replaced at every clear
         self.requests = []            # request log for GET /stats
+        self.tls = tls_counters()     # for GET /tls
 
     # builds -----------------------------------------------------------------
     def publish(self, build):
@@ -242,6 +264,23 @@ class State:
     def reset_stats(self):
         with self.lock:
             self.requests = []
+
+    # TLS and idle-close counters ---------------------------------------------
+    def count(self, name):
+        with self.lock:
+            self.tls[name] += 1
+
+    def tls_stats(self):
+        with self.lock:
+            return dict(self.tls)
+
+    def reset_tls(self):
+        with self.lock:
+            self.tls = tls_counters()
+
+
+def tls_counters():
+    return {"handshakes": 0, "resumed": 0, "idle_closes": 0}
 
 
 # ---------------------------------------------------------------------------
@@ -360,6 +399,69 @@ class Handler(BaseHTTPRequestHandler):
 
     def version_string(self):
         return self.server_version
+
+    # TLS and idle close (the same for the main and the control server; only the
+    # main server is given a TLS context and an idle-close time) -------------
+    def setup(self):
+        """The TLS handshake, in this connection's thread, before the base
+        class makes its file objects of the (then TLS) socket."""
+        self.tls_failed = False
+        ctx = self.server.tls_context
+        if ctx is not None:
+            self.request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+            try:
+                self.request = ctx.wrap_socket(self.request, server_side=True)
+            except (ssl.SSLError, OSError) as e:
+                # wrap_socket closed the socket; nothing more to do with it
+                log("%s TLS handshake failed: %s" % (self.server.name, e))
+                self.tls_failed = True
+                self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+                return
+            self.server.state.count("handshakes")
+            if self.request.session_reused:
+                self.server.state.count("resumed")
+        super().setup()
+
+    def handle(self):
+        """The base class's request loop, waiting at most --idle-close seconds
+        for each request to begin."""
+        if self.tls_failed:
+            return
+        self.close_connection = True
+        if self.request_arrives():
+            self.handle_one_request()
+        while not self.close_connection:
+            if not self.request_arrives():
+                break
+            self.handle_one_request()
+
+    def request_arrives(self):
+        """False when the connection is to be closed: idle for --idle-close
+        seconds (counted), or failed. Reads (peeks) the first bytes of the next
+        request under that timeout, then restores the normal one."""
+        idle = self.server.idle_close
+        if idle is None:
+            return True
+        try:
+            self.connection.settimeout(idle)
+            self.rfile.peek(1)            # b"" at EOF: the base class ends then
+            self.connection.settimeout(self.timeout)
+            return True
+        except TimeoutError:
+            self.server.state.count("idle_closes")
+            log("%s connection idle for %gs: closed" % (self.server.name, idle))
+            return False
+        except (OSError, ValueError):
+            return False
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass                          # the client went away before the flush
+        finally:
+            if self.server.tls_context is not None and not self.tls_failed:
+                close_tls(self.connection)
 
     def log_request(self, code="-", size="-"):
         pass                          # we log one line per request ourselves
@@ -541,7 +643,7 @@ class MainHandler(Handler):
         if kind == "foreign-location":
             return 302, self.send(redirect(value or "http://example.invalid" + foreign_path(resp, self.path)))
         if kind == "bad-location":
-            default = "http://127.0.0.1:%d/not-a-build" % self.server.server_port
+            default = "%s://127.0.0.1:%d/not-a-build" % (self.server.scheme, self.server.server_port)
             return 302, self.send(redirect(value or default))
         if kind == "hang":
             self.hang(DEFAULT_HANG if value is None else value, cleared)
@@ -559,7 +661,7 @@ class MainHandler(Handler):
         host = self.headers.get("Host", "")
         if not HOST_RE.match(host):
             host = "127.0.0.1:%d" % self.server.server_port
-        return "http://%s%s" % (host, self.path if self.path.startswith("/") else urlsplit(self.path).path)
+        return "%s://%s%s" % (self.server.scheme, host, self.path if self.path.startswith("/") else urlsplit(self.path).path)
 
     def send_huge(self, build, size):
         """A valid build JSON of `size` bytes: a long "padding" string first, then
@@ -763,6 +865,11 @@ class ControlHandler(Handler):
             return 200, {"ok": True}
         if (method, path) == ("GET", "/builds"):
             return 200, {"builds": state.list_builds()}
+        if (method, path) == ("GET", "/tls"):
+            return 200, state.tls_stats()
+        if (method, path) == ("POST", "/tls/reset"):
+            state.reset_tls()
+            return 200, {"ok": True}
         return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
 
 
@@ -844,16 +951,48 @@ def check_value(kind, value):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, name, handler, state):
+    def __init__(self, name, handler, state, tls_context=None, idle_close=None):
         self.name = name
         self.state = state
+        self.tls_context = tls_context    # an ssl.SSLContext: this server is HTTPS
+        self.scheme = "https" if tls_context else "http"
+        self.idle_close = idle_close      # seconds, or None
         super().__init__(("127.0.0.1", 0), handler)
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, TimeoutError)):
+        if isinstance(exc, (ConnectionError, TimeoutError, ssl.SSLError)):
             return                  # a client that went away: not worth a traceback
         super().handle_error(request, client_address)
+
+
+def server_tls_context(cert, key):
+    """TLS 1.2 or newer, the certificate chain of cert (PEM) with key; session
+    tickets on (TLS 1.3 resumption; OpenSSL's default, made explicit)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+    ctx.options &= ~ssl.OP_NO_TICKET
+    return ctx
+
+
+def close_tls(sock):
+    """A TLS close_notify, then the TCP close. Does not wait for the client's
+    close_notify (nginx does not either): non-blocking, the first SSL_shutdown
+    sends ours and the second, which would wait for the client's, gives up at
+    once with SSLWantReadError."""
+    if sock.fileno() < 0:
+        return                      # already closed (the "reset" fault)
+    try:
+        sock.settimeout(0)
+        sock.unwrap()
+    except (ssl.SSLError, OSError, ValueError):
+        pass
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def write_port_file(path, ports):
@@ -870,11 +1009,20 @@ def parse_args(argv):
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True)
     p.add_argument("--port-file", required=True, help='gets {"port": N, "control_port": M}')
-    p.add_argument("--location-base", help="base of Location URLs (default http://127.0.0.1:PORT)")
+    p.add_argument("--location-base",
+                   help="base of Location URLs (default http(s)://127.0.0.1:PORT)")
+    p.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain): serve HTTPS")
+    p.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument("--idle-close", metavar="SECONDS", type=float,
+                   help="close a connection idle this long (with close_notify under TLS)")
     p.add_argument("--quiet", action="store_true", help="no request log on stderr")
     args = p.parse_args(argv)
     if not os.path.isdir(args.cache_dir):
         p.error("--cache-dir %s is not a directory" % args.cache_dir)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        p.error("--tls-cert and --tls-key go together")
+    if args.idle_close is not None and not 0 < args.idle_close <= IDLE_TIMEOUT:
+        p.error("--idle-close must be above 0 and at most %d seconds" % IDLE_TIMEOUT)
     return args
 
 
@@ -883,11 +1031,12 @@ def main(argv=None):
     args = parse_args(argv)
     QUIET = args.quiet
     state = State()
-    main_srv = Server("hydra", MainHandler, state)
+    tls = server_tls_context(args.tls_cert, args.tls_key) if args.tls_cert else None
+    main_srv = Server("hydra", MainHandler, state, tls, args.idle_close)
     main_srv.credentials = ("%s:%s" % (args.user, args.password)).encode()
     main_srv.cache_dir = os.path.abspath(args.cache_dir)
-    main_srv.location_base = (args.location_base or
-                              "http://127.0.0.1:%d" % main_srv.server_port).rstrip("/")
+    main_srv.location_base = (args.location_base or "%s://127.0.0.1:%d" % (
+        main_srv.scheme, main_srv.server_port)).rstrip("/")
     control_srv = Server("control", ControlHandler, state)
 
     # Block SIGTERM/SIGINT before any thread starts (threads inherit the mask),
@@ -896,10 +1045,12 @@ def main(argv=None):
     signal.pthread_sigmask(signal.SIG_BLOCK, stop_signals)
     for s in (main_srv, control_srv):
         threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    write_port_file(args.port_file, {"port": main_srv.server_port,
-                                     "control_port": control_srv.server_port})
-    log("hydra stand-in on 127.0.0.1:%d, control on 127.0.0.1:%d" % (
-        main_srv.server_port, control_srv.server_port))
+    ports = {"port": main_srv.server_port, "control_port": control_srv.server_port}
+    if tls:
+        ports["tls"] = True
+    write_port_file(args.port_file, ports)
+    log("hydra stand-in on 127.0.0.1:%d (%s), control on 127.0.0.1:%d" % (
+        main_srv.server_port, main_srv.scheme, control_srv.server_port))
     signal.sigwait(stop_signals)
     STOP.set()                        # ends hanging and sleeping requests
     for s in (main_srv, control_srv):
