@@ -66,6 +66,12 @@ CONFIGS = [
     Config("hail kept", "hail", "kept", None, False),
     Config("floor kept", "floor", "kept", "default", False),
 ]
+# HAIL_BEFORE=PATH: an older hail measured in the same run (a before/after
+# figure for a change), reconnecting, as "hail".
+HAIL_BEFORE = os.environ.get("HAIL_BEFORE")
+if HAIL_BEFORE:
+    CONFIGS.append(Config("hail before", "hail-before", "reconnect", None, False))
+
 
 
 class Rig:
@@ -139,7 +145,8 @@ class Bench:
         if config.program == "floor":
             return [self.floor, f"{hydra.job_uri}/latest", self.client.netrc, str(PERIOD_S),
                     config.mode]
-        argv = [self.hail, "--poll-period", f"{PERIOD_S}s", "--profile", rig.profile,
+        program = HAIL_BEFORE if config.program == "hail-before" else self.hail
+        argv = [program, "--poll-period", f"{PERIOD_S}s", "--profile", rig.profile,
                 "--job-uri", hydra.job_uri, "--netrc-file", self.client.netrc]
         if config.fleet:
             argv += ["--imds-endpoint", rig.imds.url,
@@ -312,6 +319,11 @@ def table(r):
             "target (issue 16)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    if "hail before" in r:
+        before = r["hail before"]
+        lines += ["", f"In the same run, hail before (HAIL_BEFORE={HAIL_BEFORE}): "
+                  f"{fmt_instr(before['ir'])} per reconnecting HTTPS idle poll, "
+                  f"handshakes {handshakes(before)}; this build: {fmt_instr(hail['ir'])}."]
     return "\n".join(lines)
 
 
