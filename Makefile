@@ -6,7 +6,7 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 CFLAGS ?= -O2 -g
-PKGS := libcurl libcjson openssl zlib libsystemd expat
+PKGS := libcurl libcjson openssl zlib libsystemd expat libseccomp
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla

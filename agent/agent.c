@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "act.h"
-#include "cafile.h"
+#include "fetcher.h"
 #include "fileio.h"
 #include "log.h"
 #include "metrics.h"
@@ -21,8 +21,6 @@
 #include "signals.h"
 #include "strutil.h"
 
-#define USER_AGENT "hail/" HAIL_VERSION
-#define CONNECT_TIMEOUT_S 10
 #define SPLAY_MAX_S 60
 #define BACKOFF_CAP_S (15 * 60)
 #define BACKOFF_MAX_DOUBLINGS 3
@@ -118,29 +116,13 @@ static int init_state(struct agent *a, struct hail_errbuf *e)
 
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e)
 {
-	struct http_options ho = {
-		.user_agent = USER_AGENT,
-		.netrc_file = set->netrc_file,
-		.connect_timeout_s = CONNECT_TIMEOUT_S,
-		.total_timeout_s = set->http_timeout_s,
-		.should_abort = signals_stop_requested,
-	};
 	int ret;
 
 	memset(a, 0, sizeof(*a));
 	a->set = set;
-	ret = hydra_job_parse(set->job_uri, &a->clients.job, e);
+	ret = fetcher_job(set, &a->clients.job, e);
 	if (ret < 0)
 		return ret;
-	if (set->wait_for_eval) {
-		/* the newest build whose whole evaluation is done (protocols.md) */
-		char *url = str_concat(a->clients.job.uri, "/latest-finished", NULL);
-
-		if (!url)
-			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-		free(a->clients.job.latest_url);
-		a->clients.job.latest_url = url;
-	}
 	ret = profile_path(set->profile, &a->paths.profile, e);
 	if (ret < 0)
 		return ret;
@@ -150,8 +132,6 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		str_escape(shown, sizeof(shown), set->netrc_file, strlen(set->netrc_file));
 		return hail_fail(e, HAIL_E_USAGE, "netrc-file %s: %s", shown, strerror(errno));
 	}
-	if (ho.connect_timeout_s > ho.total_timeout_s)
-		ho.connect_timeout_s = ho.total_timeout_s;
 	if (set->rollout_window_s) {
 		ret = rollout_identity(set->instance_id, &a->identity, e);
 		if (ret < 0)
@@ -164,31 +144,20 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		ret = init_state(a, e);
 	a->rules.profile = a->paths.profile;
 	a->rules.hold_path = a->paths.hold_path;
-	if (ret == 0 && control_wanted(set)) {
-		ret = control_open(&a->clients.control, set, e);
-		a->clients.control_on = ret == 0;
-	}
 	if (ret < 0)
 		return ret;
-	if (set->ca_file) {
-		ret = ca_set_load(set->ca_file, &a->clients.extra_ca, e);
-		if (ret < 0)
-			return ret;
-		ho.extra_ca = a->clients.extra_ca;
-	}
-	a->clients.http = http_client_new(&ho);
-	if (!a->clients.http)
-		return hail_fail(e, HAIL_E_INTERNAL, "cannot set up libcurl");
-	return 0;
+	/* last, so that it inherits as little of this process as can be */
+	a->clients.control_on = control_wanted(set);
+	ret = fetch_open(&a->clients.fetch, set, &a->st.counters.fetcher_restarts, e);
+	a->clients.fetch_open = ret == 0;
+	return ret;
 }
 
 void agent_free(struct agent *a)
 {
+	if (a->clients.fetch_open)
+		fetch_close(&a->clients.fetch);
 	hydra_job_clear(&a->clients.job);
-	http_client_free(a->clients.http);
-	ca_set_free(a->clients.extra_ca);
-	if (a->clients.control_on)
-		control_close(&a->clients.control);
 	free(a->paths.profile);
 	free(a->paths.name);
 	free(a->paths.label);

@@ -14,7 +14,7 @@
 #include "control.h"
 #include "decide.h"
 #include "error.h"
-#include "http.h"
+#include "fetch.h"
 #include "hydra.h"
 #include "options.h"
 #include "state.h"
@@ -28,13 +28,12 @@ struct agent_paths {
 	char *hold_path;                /* owned: STATE_DIR/NAME/hold */
 };
 
-/* The peers the agent talks to. */
+/* The peers the agent talks to, all through the fetcher (fetch.h). */
 struct agent_clients {
-	struct hydra_job job;
-	struct http_client *http;       /* owned */
-	struct ca_set *extra_ca;        /* owned: --ca-file's anchors, or NULL */
-	struct control control;         /* pause and pin from outside */
-	bool control_on;
+	struct hydra_job job;           /* the job followed, for the root side's logs */
+	struct fetch fetch;
+	bool fetch_open;
+	bool control_on;                /* pause and pin are read from outside */
 };
 
 /* What Hydra said, kept between polls so that an idle poll is one request:

@@ -54,9 +54,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	log_set_debug(set.verbose);
+	/* libcurl is the fetcher's alone (fetcher.h) */
 	ret = signals_setup();
-	if (ret == 0)
-		ret = http_global_init();
 	if (ret < 0) {
 		log_error(ret, "cannot initialise");
 		goto out;
@@ -69,7 +68,6 @@ int main(int argc, char **argv)
 	ret = set.oneshot ? agent_run_oneshot(&agent) : agent_run_polling(&agent);
 cleanup:
 	agent_free(&agent);
-	http_global_cleanup();
 out:
 	settings_free(&set);
 	return exit_status(ret);

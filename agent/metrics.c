@@ -106,6 +106,11 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	     "Health checks that failed or timed out.");
 	put(&o, "hail_health_checks_failed_total{profile=\"%s\"} %lu\n", p,
 	    s->counters.health_checks_failed);
+	head(&o, "hail_fetcher_restarts_total", "counter",
+	     "Times the fetcher (the unprivileged network side) died, hung or sent a bad record "
+	     "and was started again.");
+	put(&o, "hail_fetcher_restarts_total{profile=\"%s\"} %lu\n", p,
+	    s->counters.fetcher_restarts);
 	head(&o, "hail_paused", "gauge", "1 while a tag or the fleet's SSM parameter pauses hail.");
 	put(&o, "hail_paused{profile=\"%s\"} %d\n", p, s->paused);
 	head(&o, "hail_pinned_build_id", "gauge", "The build hail is pinned to (0: not pinned).");

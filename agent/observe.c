@@ -55,30 +55,22 @@ static int check_netrc(struct agent *a, struct hail_errbuf *e)
 static int observe_latest(struct agent *a, struct hail_errbuf *e)
 {
 	struct build_cache *c = &a->builds;
-	struct hydra_build b;
-	uint64_t id;
+	struct record_build b;
+	char *path;
+	bool same;
 	int ret;
 
-	ret = hydra_latest(a->clients.http, &a->clients.job, &id, e);
-	if (ret < 0 || id == c->latest_id)
+	ret = fetch_latest(&a->clients.fetch, c->latest_id, &b, &same, e);
+	if (ret < 0 || same)
 		return ret;
-	ret = hydra_build(a->clients.http, &a->clients.job, id, &b, e);
-	if (ret < 0)
-		return ret;
-	if (!hydra_build_of_job(&b, &a->clients.job)) {
-		/* a latest that redirects elsewhere must not deploy another job */
-		ret = hail_fail(e, HAIL_E_PROTOCOL, "latest build %" PRIu64 " is of job %s, not of %s",
-				id, b.job_name ? b.job_name : "(not given)", a->clients.job.uri);
-		hydra_build_clear(&b);
-		return ret;
-	}
-	replace(&c->latest_path, b.out_path);   /* taken over */
-	b.out_path = NULL;
-	c->latest_id = id;
+	path = strdup(b.path);
+	if (!path)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	replace(&c->latest_path, path);
+	c->latest_id = b.id;
 	/* a build's finish time starts its rollout; without one, now */
 	c->latest_stoptime = b.stoptime ? b.stoptime : (int64_t)time(NULL);
-	hydra_build_clear(&b);
-	log_info("latest build of %s is %" PRIu64 ": %s", a->clients.job.uri, id, c->latest_path);
+	log_info("latest build of %s is %" PRIu64 ": %s", a->clients.job.uri, b.id, c->latest_path);
 	return 0;
 }
 
@@ -110,7 +102,7 @@ static void observe_control(struct agent *a, time_t now, struct control_decision
 	memset(d, 0, sizeof(*d));
 	if (!a->clients.control_on)
 		return;
-	control_read(&a->clients.control, &tags, &fleet);
+	fetch_control(&a->clients.fetch, &tags, &fleet);
 	control_settle(&st->tags, &tags);
 	control_settle(&st->fleet, &fleet);
 	control_combine(&st->tags, &st->fleet, a->set->control_ssm_parameter, now, d);
@@ -128,24 +120,21 @@ static void observe_control(struct agent *a, time_t now, struct control_decision
 static int observe_pin(struct agent *a, const struct control_decision *d, struct hail_errbuf *e)
 {
 	struct build_cache *c = &a->builds;
-	struct hydra_build b = { 0 };
+	struct record_build b;
+	char *path;
 	int ret;
 
 	if (!d->pin || d->pin == c->pin_id)
 		return 0;
-	ret = hydra_build(a->clients.http, &a->clients.job, d->pin, &b, e);
-	if (ret == 0 && !hydra_build_of_job(&b, &a->clients.job))
-		ret = hail_fail(e, HAIL_E_PROTOCOL, "pinned build %" PRIu64 " is of job %s, not of %s",
-				d->pin, b.job_name ? b.job_name : "(not given)", a->clients.job.uri);
-	if (ret < 0) {
-		hail_wrap(e, ret, "pin (%s)", d->pin_why);
-	} else {
-		replace(&c->pin_path, b.out_path);      /* taken over */
-		b.out_path = NULL;
-		c->pin_id = d->pin;
-	}
-	hydra_build_clear(&b);
-	return ret;
+	ret = fetch_build(&a->clients.fetch, d->pin, &b, e);
+	if (ret < 0)
+		return hail_wrap(e, ret, "pin (%s)", d->pin_why);
+	path = strdup(b.path);
+	if (!path)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	replace(&c->pin_path, path);
+	c->pin_id = d->pin;
+	return 0;
 }
 
 /* Keeps the first error of the poll: it is what the poll reports. */

@@ -39,6 +39,8 @@ static const struct opt_def opt_table[] = {
 	  "read settings from a JSON object whose keys are these long flags" },
 	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
 	  "read the fleet's pause and pin from this SSM parameter every poll" },
+	{ "fetcher-user", ARG_STRING, OPT_FETCHER_USER, "USER",
+	  "the user the network side runs as; default hail (nobody if there is none)" },
 	{ "fleet-file", ARG_STRING, OPT_FLEET_FILE, "FILE",
 	  "fleet settings shared by this machine's agents, when FILE exists" },
 	{ "health-check-timeout", ARG_PERIOD, OPT_HEALTH_CHECK_TIMEOUT, "PERIOD",
@@ -143,6 +145,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_CONTROL_SSM_PARAMETER: return &s->control_ssm_parameter;
 	case OPT_IMDS_ENDPOINT: return &s->imds_endpoint;
 	case OPT_INSTANCE_ID: return &s->instance_id;
+	case OPT_FETCHER_USER: return &s->fetcher_user;
 	default: return NULL;
 	}
 }
@@ -468,6 +471,7 @@ void settings_free(struct settings *s)
 	free(s->ca_file);
 	free(s->control_ssm_parameter);
 	free(s->imds_endpoint);
+	free(s->fetcher_user);
 	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

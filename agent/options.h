@@ -29,6 +29,7 @@ enum opt_id {
 	OPT_CA_FILE,
 	OPT_CONFIG,
 	OPT_CONTROL_SSM_PARAMETER,
+	OPT_FETCHER_USER,
 	OPT_FLEET_FILE,
 	OPT_HEALTH_CHECK_TIMEOUT,
 	OPT_HELP,
@@ -64,6 +65,7 @@ struct settings {
 	char *control_ssm_parameter;    /* owned, or NULL */
 	char *imds_endpoint;    /* owned, or NULL: no instance tags */
 	char *instance_id;      /* owned, or NULL: /etc/machine-id */
+	char *fetcher_user;     /* owned, or NULL: "hail", else "nobody" (sandbox.h) */
 	unsigned poll_period_s;
 	unsigned activation_timeout_s;
 	unsigned switch_timeout_s;

@@ -394,9 +394,10 @@ char *state_to_json(const struct agent_state *s)
 			first = 0;
 		}
 	jw_printf(&w, "}, \"activations-ok\": %lu, \"activations-failed\": %lu, "
-		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu, \"health-checks-failed\": %lu}"
-		  "\n}", c->activations_ok, c->activations_failed, c->activations_timed_out,
-		  c->rollbacks, c->health_checks_failed);
+		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu, \"health-checks-failed\": %lu, "
+		  "\"fetcher-restarts\": %lu}\n}", c->activations_ok, c->activations_failed,
+		  c->activations_timed_out, c->rollbacks, c->health_checks_failed,
+		  c->fetcher_restarts);
 	if (w.oom) {
 		free(w.buf);
 		return NULL;
@@ -576,6 +577,7 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->counters.activations_timed_out = (unsigned long)num(c, "activations-timed-out");
 	s->counters.rollbacks = (unsigned long)num(c, "rollbacks");
 	s->counters.health_checks_failed = (unsigned long)num(c, "health-checks-failed");
+	s->counters.fetcher_restarts = (unsigned long)num(c, "fetcher-restarts");
 	cJSON_Delete(o);
 	if (ret < 0) {
 		state_free(s);

@@ -59,6 +59,7 @@ struct state_counters {
 	unsigned long activations_timed_out;
 	unsigned long rollbacks;
 	unsigned long health_checks_failed;
+	unsigned long fetcher_restarts;
 };
 
 struct agent_state {

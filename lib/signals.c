@@ -1,8 +1,11 @@
 #include "signals.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
 
@@ -12,6 +15,7 @@ static bool reload_taken;
 static void (*tick_fn)(void);
 static long tick_interval_ms;
 static long long next_tick_ms;
+static int stop_fd = -1;         /* readable while SIGTERM or SIGINT is pending */
 
 int signals_setup(void)
 {
@@ -45,11 +49,9 @@ void signals_set_tick(void (*tick)(void), long interval_ms)
 	next_tick_ms = 0;
 }
 
-int signals_wait(long timeout_ms)
+/* Feeds the tick when it is due; returns timeout_ms cut to the next one. */
+static long tick_and_cut(long timeout_ms)
 {
-	struct timespec ts;
-	int sig;
-
 	if (tick_fn) {
 		long long now = monotonic_ms();
 
@@ -60,8 +62,15 @@ int signals_wait(long timeout_ms)
 		if (timeout_ms > next_tick_ms - now)
 			timeout_ms = (long)(next_tick_ms - now);
 	}
-	if (timeout_ms < 0)
-		timeout_ms = 0;
+	return timeout_ms < 0 ? 0 : timeout_ms;
+}
+
+int signals_wait(long timeout_ms)
+{
+	struct timespec ts;
+	int sig;
+
+	timeout_ms = tick_and_cut(timeout_ms);
 	ts.tv_sec = timeout_ms / 1000;
 	ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
 	sig = sigtimedwait(&blocked, NULL, &ts);
@@ -91,4 +100,38 @@ bool signals_take_reload(void)
 
 	reload_taken = false;
 	return r;
+}
+
+int signals_wait_readable(int fd, long timeout_ms)
+{
+	long long deadline = monotonic_ms() + timeout_ms;
+	struct pollfd p[2] = { { .fd = fd, .events = POLLIN } };
+
+	if (stop_fd < 0) {
+		sigset_t stop;
+
+		sigemptyset(&stop);
+		sigaddset(&stop, SIGTERM);
+		sigaddset(&stop, SIGINT);
+		/* never read: the signal stays pending for signals_wait() */
+		stop_fd = signalfd(-1, &stop, SFD_CLOEXEC | SFD_NONBLOCK);
+		if (stop_fd < 0)
+			return HAIL_E_INTERNAL;
+	}
+	p[1].fd = stop_fd;
+	p[1].events = POLLIN;
+	for (;;) {
+		long left = (long)(deadline - monotonic_ms());
+		int n;
+
+		if (signals_stop_requested())
+			return HAIL_E_INTERRUPTED;
+		if (left <= 0)
+			return 0;
+		n = poll(p, 2, (int)tick_and_cut(left));
+		if (n < 0 && errno != EINTR)
+			return HAIL_E_INTERNAL;
+		if (n > 0 && p[0].revents)
+			return 1;       /* readable, or hung up: the reader tells */
+	}
 }

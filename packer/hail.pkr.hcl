@@ -92,7 +92,7 @@ build {
       "export DEBIAN_FRONTEND=noninteractive",
       "apt-get update -q",
       # the libraries hail links, and Nix without its daemon (single-user, as root)
-      "apt-get install -y -q --no-install-recommends nix-bin libcurl4 libcjson1 libexpat1 libsystemd0 zlib1g ca-certificates",
+      "apt-get install -y -q --no-install-recommends nix-bin libcurl4 libcjson1 libexpat1 libsystemd0 libseccomp2 zlib1g ca-certificates",
       "BUILD=/tmp/hail/build sh /tmp/hail/image/install",
       "rm -rf /tmp/hail",
       # a clean first boot for every instance launched from the AMI

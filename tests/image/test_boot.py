@@ -38,6 +38,11 @@ echo "HAILTEST hail@hail.service $state at $(cut -d' ' -f1 /proc/uptime)" >/dev/
 # the fleet file the bootstrap wrote, and the config hail@hail runs with
 echo "HAILTEST fleet $(tr -d ' \\t\\n' </etc/hail/fleet.json)" >/dev/console
 echo "HAILTEST config $(tr -d ' \\t\\n' </etc/hail/hail.json)" >/dev/console
+# who the agent's fetcher runs as, and its seccomp mode (2: a filter)
+main=$(systemctl show -p MainPID --value hail@hail.service)
+for p in $(pgrep -P "$main"); do
+	echo "HAILTEST child of hail: $(ps -o user= -p "$p") seccomp $(awk '/^Seccomp:/{print $2}' /proc/"$p"/status)" >/dev/console
+done
 """
 
 PROBE_UNIT = """[Unit]
@@ -180,6 +185,8 @@ def main():
              r'HAILTEST fleet \{"imds-endpoint":"http://169\.254\.169\.254","instance-id":"i-[0-9a-f]+"\}'),
             ("the agent's config names the fleet file",
              r'HAILTEST config \{.*"fleet-file":"/etc/hail/fleet\.json".*\}'),
+            ("the agent's fetcher runs as hail under a seccomp filter",
+             r"HAILTEST child of hail: hail seccomp 2"),
         ]
         for name, pattern in checks:
             wait_for(lambda: seen(pattern), BOOT_DEADLINE_S, name)

@@ -1,0 +1,270 @@
+#include "fetch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fetcher.h"
+#include "log.h"
+#include "signals.h"
+#include "strutil.h"
+
+#define START_DEADLINE_MS 30000
+#define BACKOFF_MAX_S 60
+
+/* How long a question may take: each of its requests (Hydra's latest and a
+ * build; IMDS token, tags, credentials and SSM) may run for the whole HTTP
+ * timeout, and one may be tried twice. */
+static long question_deadline_ms(const struct settings *set)
+{
+	return (8L * set->http_timeout_s + 5) * 1000;
+}
+
+static const char *describe_status(int status, char *buf, size_t size)
+{
+	if (WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_REFUSED_STATUS)
+		snprintf(buf, size, "exited after its filter refused a system call");
+	else if (WIFEXITED(status))
+		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, size, "was killed by signal %d (SIG%s)", WTERMSIG(status),
+			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
+	else
+		snprintf(buf, size, "ended with wait status %#x", (unsigned)status);
+	return buf;
+}
+
+/* Kills and reaps the fetcher; returns its wait status. */
+static int stop_fetcher(struct fetch *f)
+{
+	int status = 0;
+
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	if (f->pid > 0) {
+		kill(f->pid, SIGKILL);
+		while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	f->pid = 0;
+	return status;
+}
+
+/* The fetcher failed: killed, reaped, logged once, its restart put off. */
+static int lost(struct fetch *f, const char *why, struct hail_errbuf *e)
+{
+	pid_t pid = f->pid;
+	char how[96];
+	unsigned wait_s;
+	int status = stop_fetcher(f);
+
+	wait_s = f->failures ? 1u << (f->failures - 1 < 6 ? f->failures - 1 : 6) : 0;
+	if (wait_s > BACKOFF_MAX_S)
+		wait_s = BACKOFF_MAX_S;
+	f->failures++;
+	f->restart_at_ms = monotonic_ms() + wait_s * 1000LL;
+	if (f->restarts)
+		(*f->restarts)++;
+	if (wait_s)
+		log_warning("fetcher (pid %d) %s, and %s; starting another in %us", (int)pid,
+			    why, describe_status(status, how, sizeof(how)), wait_s);
+	else
+		log_warning("fetcher (pid %d) %s, and %s; starting another at the next poll",
+			    (int)pid, why, describe_status(status, how, sizeof(how)));
+	return hail_fail(e, HAIL_E_INTERNAL, "the fetcher %s", why);
+}
+
+/* Reads one record into buf; its length, 0 on time-out or a closed channel
+ * (*why says which), HAIL_E_INTERRUPTED on a stop. */
+static ssize_t receive(struct fetch *f, uint8_t *buf, long deadline_ms, const char **why)
+{
+	ssize_t n;
+	int ret;
+
+	ret = signals_wait_readable(f->fd, deadline_ms);
+	if (ret < 0)
+		return ret;
+	if (ret == 0) {
+		*why = "did not answer in time";
+		return 0;
+	}
+	do
+		n = recv(f->fd, buf, RECORD_MAX, MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		*why = "closed the channel";
+	else if (n > RECORD_MAX)
+		*why = "sent an oversized record";
+	else
+		return n;
+	return 0;
+}
+
+/* Waits for a reply to ask and reads it. A fetcher that fails in any way is
+ * lost; a stop leaves it out of step with its questions, so it goes too. */
+static int await(struct fetch *f, const struct record_ask *ask, long deadline_ms,
+		 struct record_reply *reply, struct hail_errbuf *e)
+{
+	uint8_t buf[RECORD_MAX];
+	struct hail_errbuf why;
+	const char *gone = NULL;
+	ssize_t n;
+
+	n = receive(f, buf, deadline_ms, &gone);
+	if (n == HAIL_E_INTERRUPTED) {
+		stop_fetcher(f);        /* not a failure: no count, no pause */
+		return hail_fail(e, HAIL_E_INTERRUPTED, "stopped");
+	}
+	if (n <= 0)
+		return lost(f, gone ? gone : "could not be read from", e);
+	if (record_read_reply(buf, (size_t)n, ask, reply, &why) < 0) {
+		char shown[sizeof(why.msg) + 64];
+
+		snprintf(shown, sizeof(shown), "sent a record the root side refuses (%s)",
+			 why.msg + strlen("malformed record from the fetcher: "));
+		return lost(f, shown, e);
+	}
+	if (reply->type == RECORD_ERROR)
+		return hail_fail(e, reply->u.error.kind, "%s", reply->u.error.message);
+	if (ask->type != RECORD_ASK_START)
+		f->failures = 0;        /* a hello alone proves little */
+	return 0;
+}
+
+static int start(struct fetch *f, struct hail_errbuf *e)
+{
+	struct record_ask ask = { .type = RECORD_ASK_START };
+	struct record_reply reply;
+	long long now = monotonic_ms();
+	int ret;
+
+	if (now < f->restart_at_ms)
+		return hail_fail(e, HAIL_E_INTERNAL, "the fetcher is starting again in %llds",
+				 (f->restart_at_ms - now + 999) / 1000);
+	ret = fetcher_spawn(f->set, &f->user, &f->pid, &f->fd, e);
+	if (ret < 0)
+		return ret;
+	ret = await(f, &ask, START_DEADLINE_MS, &reply, e);
+	if (ret < 0 && f->pid)
+		stop_fetcher(f);        /* it said why it cannot go on */
+	return ret;
+}
+
+int fetch_open(struct fetch *f, const struct settings *set, unsigned long *restarts,
+	       struct hail_errbuf *e)
+{
+	const char *name = set->fetcher_user ? set->fetcher_user : SANDBOX_DEFAULT_USER;
+	bool fell_back;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	f->set = set;
+	f->fd = -1;
+	ret = sandbox_find_user(name, set->fetcher_user != NULL, &f->user, &fell_back, e);
+	if (ret < 0)
+		return ret;
+	if (fell_back)
+		log_warning("no user %s (the image and the package make one): the fetcher "
+			    "runs as %s, which other daemons may share", name, f->user.name);
+	ret = start(f, e);
+	f->restarts = restarts;         /* only restarts count */
+	return ret;
+}
+
+void fetch_close(struct fetch *f)
+{
+	stop_fetcher(f);
+}
+
+/* Sends a question, with the netrc's descriptor for Hydra's. */
+static int ask(struct fetch *f, struct record_ask *q, struct record_reply *reply,
+	       struct hail_errbuf *e)
+{
+	char control[CMSG_SPACE(sizeof(int))] = { 0 };
+	uint8_t buf[RECORD_MAX];
+	struct iovec iov = { .iov_base = buf };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	int netrc = -1, ret;
+	ssize_t n;
+
+	if (!f->pid) {
+		ret = start(f, e);
+		if (ret < 0)
+			return ret;
+	}
+	q->seq = ++f->seq;
+	iov.iov_len = record_put_ask(buf, q->type, q->seq, q->id);
+	if (q->type != RECORD_ASK_CONTROL && f->set->netrc_file) {
+		netrc = open(f->set->netrc_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (netrc < 0) {
+			char shown[128];
+
+			str_escape(shown, sizeof(shown), f->set->netrc_file,
+				   strlen(f->set->netrc_file));
+			return hail_fail(e, errno == ENOENT ? HAIL_E_NOT_FOUND : HAIL_E_INTERNAL,
+					 "netrc-file %s: %s", shown, strerror(errno));
+		}
+		msg.msg_control = control;
+		msg.msg_controllen = sizeof(control);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &netrc, sizeof(int));
+	}
+	do
+		n = sendmsg(f->fd, &msg, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (netrc >= 0)
+		close(netrc);
+	if (n != (ssize_t)iov.iov_len)
+		return lost(f, "could not be written to", e);
+	return await(f, q, question_deadline_ms(f->set), reply, e);
+}
+
+int fetch_latest(struct fetch *f, uint64_t known_id, struct record_build *b, bool *same,
+		 struct hail_errbuf *e)
+{
+	struct record_ask q = { .type = RECORD_ASK_LATEST, .id = known_id };
+	struct record_reply r;
+	int ret = ask(f, &q, &r, e);
+
+	*same = ret == 0 && r.type == RECORD_SAME;
+	if (ret == 0 && !*same)
+		*b = r.u.build;
+	return ret;
+}
+
+int fetch_build(struct fetch *f, uint64_t id, struct record_build *b, struct hail_errbuf *e)
+{
+	struct record_ask q = { .type = RECORD_ASK_BUILD, .id = id };
+	struct record_reply r;
+	int ret = ask(f, &q, &r, e);
+
+	if (ret == 0)
+		*b = r.u.build;
+	return ret;
+}
+
+void fetch_control(struct fetch *f, struct control_reading *tags, struct control_reading *fleet)
+{
+	struct record_ask q = { .type = RECORD_ASK_CONTROL };
+	struct hail_errbuf e;
+	struct record_reply r;
+
+	if (ask(f, &q, &r, &e) == 0) {
+		*tags = r.u.control[0];
+		*fleet = r.u.control[1];
+		return;
+	}
+	memset(tags, 0, sizeof(*tags));
+	memset(fleet, 0, sizeof(*fleet));
+	tags->kind = fleet->kind = READING_UNREADABLE;
+}

@@ -1,0 +1,53 @@
+/* The root side's end of the fetcher (fetcher.h): asks it questions, reads
+ * its records (record.h) and keeps it running.
+ *
+ * A fetcher that dies, hangs past its deadline, or sends a record that does
+ * not pass the reader is killed and reaped, logged once with what became of
+ * it, counted, and started again at the next question: at once the first
+ * time, then after 1, 2, 4 ... up to 60 seconds while it keeps failing. The
+ * question it did not answer fails the poll, which leaves the profile as it
+ * is. */
+#ifndef HAIL_FETCH_H
+#define HAIL_FETCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "control.h"
+#include "error.h"
+#include "options.h"
+#include "record.h"
+#include "sandbox.h"
+
+struct fetch {
+	const struct settings *set;     /* borrowed */
+	struct sandbox_user user;
+	pid_t pid;                      /* 0: not running */
+	int fd;                         /* the channel, -1 when not running */
+	uint32_t seq;                   /* the last question's */
+	unsigned failures;              /* in a row, for the backoff */
+	long long restart_at_ms;        /* monotonic; no start before */
+	unsigned long *restarts;        /* borrowed counter, or NULL */
+};
+
+/* Finds the fetcher's user and starts it; a setting it refuses (a bad
+ * --ca-file, say) is its error (HAIL_E_USAGE). restarts, when not NULL, is
+ * counted up at every restart after a failure. */
+int fetch_open(struct fetch *f, const struct settings *set, unsigned long *restarts,
+	       struct hail_errbuf *e);
+void fetch_close(struct fetch *f);
+
+/* The latest build of the job. When it is still known_id, *same is set and
+ * *b untouched. */
+int fetch_latest(struct fetch *f, uint64_t known_id, struct record_build *b, bool *same,
+		 struct hail_errbuf *e);
+
+/* Build id, of the job followed. */
+int fetch_build(struct fetch *f, uint64_t id, struct record_build *b, struct hail_errbuf *e);
+
+/* Both control sources. A fetcher that cannot answer leaves both
+ * unreadable, which keeps what they said last. */
+void fetch_control(struct fetch *f, struct control_reading *tags, struct control_reading *fleet);
+
+#endif
