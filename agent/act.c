@@ -11,6 +11,7 @@
 #include "hold.h"
 #include "log.h"
 #include "profile.h"
+#include "retention.h"
 
 /* The journal, durably. Its own error buffer: a failed write must not
  * overwrite the reason of the step that is being recorded. */
@@ -102,6 +103,34 @@ static int run_activation(struct agent *a, uint64_t id, const char *what, struct
 	return ret;
 }
 
+/* --keep-generations: after a successful activation the profile's old
+ * generations go, but never the current one, the last known good build's,
+ * the baseline's or the pinned build's (retention.h). A failure costs only
+ * disk space: it is logged, and tried again after the next activation. */
+static void prune_generations(struct agent *a)
+{
+	const char *paths[] = {
+		a->st.good.path, a->st.baseline.path,
+		a->st.pin_id && a->st.pin_id == a->builds.pin_id ? a->builds.pin_path : NULL,
+	};
+	struct retention_keep k = {
+		.keep = a->set->keep_generations,
+		.current = profile_generation(a->paths.profile),
+		.paths = paths,
+		.n_paths = sizeof(paths) / sizeof(paths[0]),
+	};
+	struct hail_errbuf why;
+	size_t n;
+
+	if (!k.keep)
+		return;
+	if (retention_prune(a->paths.profile, &k, a->set->switch_timeout_s, &n, &why) < 0)
+		log_warning("%s; the old generations stay for now", why.msg);
+	else if (n)
+		log_info("deleted %zu old generation(s) of %s (keep-generations %u)", n,
+			 a->paths.profile, k.keep);
+}
+
 /* A failed activation of the last known good build: it is good no more. */
 static void lose_good(struct agent *a, const char *path)
 {
@@ -168,6 +197,8 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 		hail_wrap(e, ret, "rollback");
 	if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
 		save_or_warn(a);
+	if (ret == 0)
+		prune_generations(a);
 	return ret;
 }
 
@@ -202,6 +233,7 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 		    journal(a, PHASE_IDLE, NULL, NULL, e) < 0)
 			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 		save_or_warn(a);
+		prune_generations(a);
 		return 0;
 	}
 	/* one line for the failure, then the rollback's own */

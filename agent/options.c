@@ -16,8 +16,11 @@ enum arg_type {
 	ARG_NONE,       /* a switch; in a config file, a JSON boolean */
 	ARG_STRING,
 	ARG_PERIOD,     /* see period.h; in a config file also a number of minutes */
+	ARG_COUNT,      /* a whole number in 1..COUNT_MAX; in a config file also a string */
 	ARG_ACTION      /* --help, --version: command line only */
 };
+
+#define COUNT_MAX 10000
 
 struct opt_def {
 	const char *name;
@@ -54,6 +57,8 @@ static const struct opt_def opt_table[] = {
 	  "this machine's identity for the rollout window; default /etc/machine-id" },
 	{ "job-uri", ARG_STRING, OPT_JOB_URI, "URI",
 	  "the Hydra job to follow: https://HOST/job/PROJECT/JOBSET/JOB" },
+	{ "keep-generations", ARG_COUNT, OPT_KEEP_GENERATIONS, "N",
+	  "after a successful activation, delete the generations beyond the newest N" },
 	{ "metrics-file", ARG_STRING, OPT_METRICS_FILE, "FILE",
 	  "write Prometheus metrics to FILE after every poll" },
 	{ "netrc-file", ARG_STRING, OPT_NETRC_FILE, "FILE",
@@ -130,6 +135,14 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	}
 }
 
+static unsigned *count_field(struct settings *s, enum opt_id id)
+{
+	switch (id) {
+	case OPT_KEEP_GENERATIONS: return &s->keep_generations;
+	default: return NULL;
+	}
+}
+
 static char **string_field(struct settings *s, enum opt_id id)
 {
 	switch (id) {
@@ -176,6 +189,15 @@ static int set_string(struct settings *s, const struct opt_def *o, const char *v
 			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a period "
 					 "(minutes, or a number with s, m, h or d)", src, escaped);
 		}
+	} else if (o->type == ARG_COUNT) {
+		unsigned long long n;
+
+		if (str_to_u64(value, 1, COUNT_MAX, &n) < 0) {
+			str_escape(escaped, sizeof(escaped), value, strlen(value));
+			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a whole number from 1 to %d",
+					 src, escaped, COUNT_MAX);
+		}
+		*count_field(s, o->id) = (unsigned)n;
 	} else {
 		char **field = string_field(s, o->id);
 		char *copy;
@@ -267,6 +289,17 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 		}
 		/* fall through */
 	case ARG_STRING:
+	case ARG_COUNT:
+		if (o->type == ARG_COUNT && cJSON_IsNumber(v)) {
+			double d = v->valuedouble;
+
+			if (d < 1 || d > COUNT_MAX || d != (double)(unsigned)d)
+				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number from "
+						 "1 to %d", src, d, COUNT_MAX);
+			*count_field(s, o->id) = (unsigned)d;
+			s->given |= 1u << o->id;
+			return 0;
+		}
 		if (!cJSON_IsString(v))
 			return hail_fail(e, HAIL_E_USAGE, "%s: must be a string", src);
 		return set_string(s, o, v->valuestring, src, e);

@@ -37,6 +37,7 @@ enum opt_id {
 	OPT_IMDS_ENDPOINT,
 	OPT_INSTANCE_ID,
 	OPT_JOB_URI,
+	OPT_KEEP_GENERATIONS,
 	OPT_METRICS_FILE,
 	OPT_NETRC_FILE,
 	OPT_ONESHOT,
@@ -72,6 +73,7 @@ struct settings {
 	unsigned http_timeout_s;
 	unsigned health_check_timeout_s;
 	unsigned rollout_window_s;      /* 0: adopt at once */
+	unsigned keep_generations;      /* 0: keep all */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;
