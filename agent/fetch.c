@@ -20,9 +20,9 @@
 /* How long a question may take: each of its requests (Hydra's latest and a
  * build; IMDS token, tags, credentials and SSM) may run for the whole HTTP
  * timeout, and one may be tried twice. */
-static long question_deadline_ms(const struct settings *set)
+static long long question_deadline_ms(const struct settings *set)
 {
-	return (8L * set->http_timeout_s + 5) * 1000;
+	return (8LL * set->http_timeout_s + 5) * 1000;
 }
 
 static const char *describe_status(int status, char *buf, size_t size)
@@ -39,7 +39,65 @@ static const char *describe_status(int status, char *buf, size_t size)
 	return buf;
 }
 
-/* Kills and reaps the fetcher; returns its wait status. */
+/* One line the fetcher wrote, filed again: escaped, marked as the
+ * fetcher's, and never above error priority, so that it can neither forge
+ * a line of the root side's nor raise an alert. */
+static void file_line(const char *line, size_t len)
+{
+	char shown[sizeof(((struct fetch *)0)->log) + 64];
+	int prio = LOG_WARNING;         /* an unmarked line: the SIGSYS handler's */
+
+	if (len >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>') {
+		prio = line[1] - '0';
+		line += 3;
+		len -= 3;
+	}
+	if (prio < LOG_ERR)
+		prio = LOG_ERR;
+	str_escape(shown, sizeof(shown), line, len);
+	log_msg(prio, 0, "fetcher: %s", shown);
+}
+
+/* Files every whole line waiting in the pipe (and, once it is closed, the
+ * rest). A line longer than the buffer is cut in pieces. */
+static void drain_log(struct fetch *f)
+{
+	for (;;) {
+		ssize_t n;
+		char *nl;
+
+		if (f->log_fd < 0)
+			return;
+		n = read(f->log_fd, f->log + f->log_len, sizeof(f->log) - f->log_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0 || errno != EAGAIN) {
+				if (f->log_len)
+					file_line(f->log, f->log_len);
+				f->log_len = 0;
+				close(f->log_fd);       /* closed by the fetcher */
+				f->log_fd = -1;
+			}
+			return;
+		}
+		f->log_len += (size_t)n;
+		while ((nl = memchr(f->log, '\n', f->log_len))) {
+			size_t line = (size_t)(nl - f->log);
+
+			file_line(f->log, line);
+			memmove(f->log, nl + 1, f->log_len - line - 1);
+			f->log_len -= line + 1;
+		}
+		if (f->log_len == sizeof(f->log)) {
+			file_line(f->log, f->log_len);
+			f->log_len = 0;
+		}
+	}
+}
+
+/* Kills and reaps the fetcher; returns its wait status. What it wrote
+ * before it went is filed first. */
 static int stop_fetcher(struct fetch *f)
 {
 	int status = 0;
@@ -53,6 +111,11 @@ static int stop_fetcher(struct fetch *f)
 			;
 	}
 	f->pid = 0;
+	drain_log(f);
+	if (f->log_fd >= 0)
+		close(f->log_fd);
+	f->log_fd = -1;
+	f->log_len = 0;
 	return status;
 }
 
@@ -80,55 +143,56 @@ static int lost(struct fetch *f, const char *why, struct hail_errbuf *e)
 	return hail_fail(e, HAIL_E_INTERNAL, "the fetcher %s", why);
 }
 
-/* Reads one record into buf; its length, 0 on time-out or a closed channel
- * (*why says which), HAIL_E_INTERRUPTED on a stop. */
-static ssize_t receive(struct fetch *f, uint8_t *buf, long deadline_ms, const char **why)
+/* Waits for the channel, filing the fetcher's log lines meanwhile. 1 when
+ * there is a record (or the channel closed), 0 on time-out, or the error of
+ * the wait (HAIL_E_INTERRUPTED for a stop). */
+static int wait_channel(struct fetch *f, long long deadline)
 {
-	ssize_t n;
-	int ret;
+	for (;;) {
+		int fds[2] = { f->fd, f->log_fd };
+		int ret = signals_wait_readable(fds, f->log_fd >= 0 ? 2 : 1,
+						(long)(deadline - monotonic_ms()));
 
-	ret = signals_wait_readable(f->fd, deadline_ms);
-	if (ret < 0)
-		return ret;
-	if (ret == 0) {
-		*why = "did not answer in time";
-		return 0;
+		if (ret != 2)
+			return ret;
+		drain_log(f);
 	}
-	do
-		n = recv(f->fd, buf, RECORD_MAX, MSG_TRUNC | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0)
-		*why = "closed the channel";
-	else if (n > RECORD_MAX)
-		*why = "sent an oversized record";
-	else
-		return n;
-	return 0;
 }
 
-/* Waits for a reply to ask and reads it. A fetcher that fails in any way is
- * lost; a stop leaves it out of step with its questions, so it goes too. */
-static int await(struct fetch *f, const struct record_ask *ask, long deadline_ms,
+/* Waits for the reply to ask and reads it. A fetcher that fails in any way
+ * is lost; one the root side gave up on (a stop, its own failure to wait)
+ * is out of step with its questions, so it goes too, uncounted. */
+static int await(struct fetch *f, const struct record_ask *ask, long long deadline,
 		 struct record_reply *reply, struct hail_errbuf *e)
 {
 	uint8_t buf[RECORD_MAX];
 	struct hail_errbuf why;
-	const char *gone = NULL;
+	char refused[sizeof(why.msg) + 64];
 	ssize_t n;
+	int ret;
 
-	n = receive(f, buf, deadline_ms, &gone);
-	if (n == HAIL_E_INTERRUPTED) {
-		stop_fetcher(f);        /* not a failure: no count, no pause */
-		return hail_fail(e, HAIL_E_INTERRUPTED, "stopped");
+	ret = wait_channel(f, deadline);
+	if (ret < 0) {
+		stop_fetcher(f);
+		return ret == HAIL_E_INTERRUPTED ? hail_fail(e, ret, "stopped") :
+			hail_fail(e, ret, "waiting for the fetcher: %s", strerror(errno));
 	}
-	if (n <= 0)
-		return lost(f, gone ? gone : "could not be read from", e);
+	if (ret == 0)
+		return lost(f, "did not answer in time", e);
+	do
+		n = recv(f->fd, buf, RECORD_MAX, MSG_TRUNC | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	drain_log(f);           /* what it wrote before it answered, first */
+	if (n == 0)
+		return lost(f, "closed the channel", e);
+	if (n < 0)
+		return lost(f, "could not be read from", e);
+	if (n > RECORD_MAX)
+		return lost(f, "sent an oversized record", e);
 	if (record_read_reply(buf, (size_t)n, ask, reply, &why) < 0) {
-		char shown[sizeof(why.msg) + 64];
-
-		snprintf(shown, sizeof(shown), "sent a record the root side refuses (%s)",
-			 why.msg + strlen("malformed record from the fetcher: "));
-		return lost(f, shown, e);
+		snprintf(refused, sizeof(refused), "sent a record the root side refuses (%s)",
+			 why.msg);
+		return lost(f, refused, e);
 	}
 	if (reply->type == RECORD_ERROR)
 		return hail_fail(e, reply->u.error.kind, "%s", reply->u.error.message);
@@ -137,22 +201,30 @@ static int await(struct fetch *f, const struct record_ask *ask, long deadline_ms
 	return 0;
 }
 
-static int start(struct fetch *f, struct hail_errbuf *e)
+/* Starts a fetcher and waits for its hello. At the first start, a fetcher
+ * that says why it cannot go on (a bad --ca-file) gives that error, for
+ * agent_init to report; later, it is a failure like any other. */
+static int start(struct fetch *f, bool first, struct hail_errbuf *e)
 {
 	struct record_ask ask = { .type = RECORD_ASK_START };
 	struct record_reply reply;
 	long long now = monotonic_ms();
+	char why[sizeof(e->msg) + 32];
 	int ret;
 
 	if (now < f->restart_at_ms)
 		return hail_fail(e, HAIL_E_INTERNAL, "the fetcher is starting again in %llds",
 				 (f->restart_at_ms - now + 999) / 1000);
-	ret = fetcher_spawn(f->set, &f->user, &f->pid, &f->fd, e);
+	ret = fetcher_spawn(f->set, &f->user, &f->pid, &f->fd, &f->log_fd, e);
 	if (ret < 0)
 		return ret;
-	ret = await(f, &ask, START_DEADLINE_MS, &reply, e);
-	if (ret < 0 && f->pid)
-		stop_fetcher(f);        /* it said why it cannot go on */
+	ret = await(f, &ask, now + START_DEADLINE_MS, &reply, e);
+	if (ret < 0 && f->pid && first) {
+		stop_fetcher(f);
+	} else if (ret < 0 && f->pid) {
+		snprintf(why, sizeof(why), "could not set itself up (%s)", e->msg);
+		ret = lost(f, why, e);
+	}
 	return ret;
 }
 
@@ -166,13 +238,14 @@ int fetch_open(struct fetch *f, const struct settings *set, unsigned long *resta
 	memset(f, 0, sizeof(*f));
 	f->set = set;
 	f->fd = -1;
+	f->log_fd = -1;
 	ret = sandbox_find_user(name, set->fetcher_user != NULL, &f->user, &fell_back, e);
 	if (ret < 0)
 		return ret;
 	if (fell_back)
 		log_warning("no user %s (the image and the package make one): the fetcher "
 			    "runs as %s, which other daemons may share", name, f->user.name);
-	ret = start(f, e);
+	ret = start(f, true, e);
 	f->restarts = restarts;         /* only restarts count */
 	return ret;
 }
@@ -182,7 +255,9 @@ void fetch_close(struct fetch *f)
 	stop_fetcher(f);
 }
 
-/* Sends a question, with the netrc's descriptor for Hydra's. */
+/* Sends a question, with the netrc's descriptor for Hydra's, and reads its
+ * reply. Never blocks on the channel: a fetcher that does not take its
+ * questions is lost, not waited for. */
 static int ask(struct fetch *f, struct record_ask *q, struct record_reply *reply,
 	       struct hail_errbuf *e)
 {
@@ -194,8 +269,10 @@ static int ask(struct fetch *f, struct record_ask *q, struct record_reply *reply
 	int netrc = -1, ret;
 	ssize_t n;
 
+	if (signals_stop_requested())
+		return hail_fail(e, HAIL_E_INTERRUPTED, "stopped");
 	if (!f->pid) {
-		ret = start(f, e);
+		ret = start(f, false, e);
 		if (ret < 0)
 			return ret;
 	}
@@ -220,13 +297,14 @@ static int ask(struct fetch *f, struct record_ask *q, struct record_reply *reply
 		memcpy(CMSG_DATA(c), &netrc, sizeof(int));
 	}
 	do
-		n = sendmsg(f->fd, &msg, MSG_NOSIGNAL);
+		n = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (netrc >= 0)
 		close(netrc);
 	if (n != (ssize_t)iov.iov_len)
-		return lost(f, "could not be written to", e);
-	return await(f, q, question_deadline_ms(f->set), reply, e);
+		return lost(f, n < 0 && errno == EAGAIN ? "left its questions unread" :
+			    "could not be written to", e);
+	return await(f, q, monotonic_ms() + question_deadline_ms(f->set), reply, e);
 }
 
 int fetch_latest(struct fetch *f, uint64_t known_id, struct record_build *b, bool *same,

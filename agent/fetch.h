@@ -6,7 +6,12 @@
  * it, counted, and started again at the next question: at once the first
  * time, then after 1, 2, 4 ... up to 60 seconds while it keeps failing. The
  * question it did not answer fails the poll, which leaves the profile as it
- * is. */
+ * is.
+ *
+ * The fetcher's stdout and stderr are a pipe the root side reads while it
+ * waits: each line is filed again as "fetcher: LINE", escaped, at the
+ * priority its "<N>" asks for but never above error. A compromised fetcher
+ * can thus add lines of its own, but none that pass for the root side's. */
 #ifndef HAIL_FETCH_H
 #define HAIL_FETCH_H
 
@@ -25,6 +30,9 @@ struct fetch {
 	struct sandbox_user user;
 	pid_t pid;                      /* 0: not running */
 	int fd;                         /* the channel, -1 when not running */
+	int log_fd;                     /* the fetcher's stdout and stderr, -1 */
+	char log[1024];                 /* a line it has not finished */
+	size_t log_len;
 	uint32_t seq;                   /* the last question's */
 	unsigned failures;              /* in a row, for the backoff */
 	long long restart_at_ms;        /* monotonic; no start before */

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,21 +73,29 @@ static int send_record(int fd, const uint8_t *buf, size_t len)
 	return n == (ssize_t)len ? 0 : HAIL_E_INTERNAL;
 }
 
+/* An error as the root side takes it: the kinds a fetch fails with (a bad
+ * setting only at the start); any other is the peer's nonsense. */
 static int send_error(int fd, uint32_t seq, int kind, const char *msg)
 {
 	uint8_t buf[RECORD_MAX];
 
+	if (kind != HAIL_E_INTERNAL && (kind > (seq ? HAIL_E_NETWORK : HAIL_E_USAGE) ||
+					kind < HAIL_E_NOT_FOUND))
+		kind = HAIL_E_PROTOCOL;
 	return send_record(fd, buf, record_put_error(buf, seq, kind, msg));
 }
 
-/* Everything but the channel and stdio closed, signals as a new process
- * has them (SIGPIPE stays ignored: a peer's close is an error, not death). */
-static int reset_process(int fd)
+/* Everything closed but the channel, stdin, and stdout and stderr, which
+ * become the log pipe; signals as a new process has them (SIGPIPE stays
+ * ignored: a peer's close is an error, not death). */
+static int reset_process(int fd, int log_fd)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
-	if (fd != CHANNEL_FD && (dup2(fd, CHANNEL_FD) < 0 || close(fd) < 0))
+	if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
+		return -1;
+	if (fd != CHANNEL_FD && dup2(fd, CHANNEL_FD) < 0)
 		return -1;
 	if (close_range(CHANNEL_FD + 1, ~0U, 0) < 0)
 		return -1;
@@ -143,38 +153,40 @@ static int setup(struct fetcher *f, const struct sandbox_user *user, pid_t paren
 	f->http = http_client_new(&ho);
 	if (!f->http)
 		return hail_fail(e, HAIL_E_INTERNAL, "cannot set up libcurl");
-	log_debug("fetcher: running as %s, Landlock %s", user->name, landlock ? "on" : "not offered by the kernel");
+	if (!landlock)
+		log_warning("this kernel has no Landlock: confined by its user and its system call "
+			    "filter only");
+	log_debug("running as %s", user->name);
 	return 0;
 }
 
-/* The netrc's bytes, bounded, into the memfd libcurl reads. */
+/* The netrc's bytes, bounded, into the memfd libcurl reads: copied by the
+ * kernel (sendfile), so that no copy of them stays in this process's
+ * memory. */
 static int take_netrc(struct fetcher *f, int passed, struct hail_errbuf *e)
 {
-	char buf[FETCHER_NETRC_MAX + 1];
 	size_t len = 0;
-	ssize_t n = 0;
-	int ret = 0;
+	ssize_t n;
 
 	if (f->netrc_fd < 0)
 		return 0;
 	if (passed < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "no netrc descriptor came with the question");
-	while (len < sizeof(buf) && (n = read(passed, buf + len, sizeof(buf) - len)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		len += (size_t)n;
-	}
+	if (ftruncate(f->netrc_fd, 0) < 0 || lseek(f->netrc_fd, 0, SEEK_SET) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "netrc copy: %s", strerror(errno));
+	do {
+		n = sendfile(f->netrc_fd, passed, NULL, FETCHER_NETRC_MAX + 1 - len);
+		if (n > 0)
+			len += (size_t)n;
+	} while ((n > 0 && len <= FETCHER_NETRC_MAX) || (n < 0 && errno == EINTR));
 	if (n < 0)
-		ret = hail_fail(e, HAIL_E_INTERNAL, "netrc-file: %s", strerror(errno));
-	else if (len > FETCHER_NETRC_MAX)
-		ret = hail_fail(e, HAIL_E_INTERNAL, "netrc-file: larger than %d bytes",
-				FETCHER_NETRC_MAX);
-	else if (ftruncate(f->netrc_fd, 0) < 0 || pwrite(f->netrc_fd, buf, len, 0) != (ssize_t)len)
-		ret = hail_fail(e, HAIL_E_INTERNAL, "netrc copy: %s", strerror(errno));
-	explicit_bzero(buf, sizeof(buf));
-	return ret;
+		return hail_fail(e, HAIL_E_INTERNAL, "netrc-file: %s", strerror(errno));
+	if (len > FETCHER_NETRC_MAX) {
+		(void)ftruncate(f->netrc_fd, 0);
+		return hail_fail(e, HAIL_E_INTERNAL, "netrc-file: larger than %d bytes",
+				 FETCHER_NETRC_MAX);
+	}
+	return 0;
 }
 
 /* A build, of the job followed (a latest that redirects elsewhere, or a pin
@@ -281,7 +293,7 @@ static int serve(struct fetcher *f)
 		if (n < 0 || record_read_ask(in, (size_t)n, &ask, &e) < 0) {
 			if (passed >= 0)
 				close(passed);
-			log_error(HAIL_E_PROTOCOL, "fetcher: %s", n < 0 ? "broken channel" : e.msg);
+			log_error(HAIL_E_PROTOCOL, "%s", n < 0 ? "broken channel" : e.msg);
 			return FETCHER_EXIT_CHANNEL;
 		}
 		ret = answer(f, &ask, passed, out, &len, &e);
@@ -297,15 +309,17 @@ static int serve(struct fetcher *f)
 }
 
 static void fetcher_main(const struct settings *set, const struct sandbox_user *user,
-			 pid_t parent, int fd)
+			 pid_t parent, int fd, int log_fd)
 {
 	struct fetcher f = { .set = set, .fd = CHANNEL_FD, .netrc_fd = -1 };
 	struct hail_errbuf e = { "" };
 	uint8_t hello[RECORD_MAX];
 	int ret;
 
-	if (reset_process(fd) < 0)
+	if (reset_process(fd, log_fd) < 0)
 		_exit(FETCHER_EXIT_SETUP);
+	/* the root side files each line again, by its "<N>" (fetch.h) */
+	log_set_priority_prefixes(1);
 	ret = setup(&f, user, parent, &e);
 	if (ret < 0) {
 		(void)send_error(f.fd, 0, ret, e.msg);
@@ -319,27 +333,41 @@ static void fetcher_main(const struct settings *set, const struct sandbox_user *
 }
 
 int fetcher_spawn(const struct settings *set, const struct sandbox_user *user, pid_t *pid,
-		  int *fd, struct hail_errbuf *e)
+		  int *fd, int *log_fd, struct hail_errbuf *e)
 {
 	pid_t parent = getpid();
-	int sv[2];
+	int sv[2], lp[2];
 	pid_t child;
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "socketpair: %s", strerror(errno));
-	fflush(NULL);
-	child = fork();
-	if (child < 0) {
+	if (pipe2(lp, O_CLOEXEC) < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return hail_fail(e, HAIL_E_INTERNAL, "fork: %s", strerror(errno));
+		return hail_fail(e, HAIL_E_INTERNAL, "pipe: %s", strerror(errno));
 	}
+	fflush(NULL);
+	child = fork();
 	if (child == 0) {
 		close(sv[0]);
-		fetcher_main(set, user, parent, sv[1]);
+		close(lp[0]);
+		fetcher_main(set, user, parent, sv[1], lp[1]);
 	}
 	close(sv[1]);
+	close(lp[1]);
+	if (child < 0 || fcntl(lp[0], F_SETFL, O_NONBLOCK) < 0) {
+		int err = errno;
+
+		close(sv[0]);
+		close(lp[0]);
+		if (child > 0) {
+			kill(child, SIGKILL);
+			(void)waitpid(child, NULL, 0);
+		}
+		return hail_fail(e, HAIL_E_INTERNAL, "starting the fetcher: %s", strerror(err));
+	}
 	*pid = child;
 	*fd = sv[0];
+	*log_fd = lp[0];
 	return 0;
 }

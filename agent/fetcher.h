@@ -31,10 +31,12 @@ enum fetcher_exit {
 	FETCHER_EXIT_CHANNEL = 72,      /* a malformed question, or the channel broke */
 };
 
-/* Forks the fetcher. The child never returns; the parent gets its pid and
- * its end of the channel (close-on-exec, so that no activation inherits it). */
+/* Forks the fetcher. The child never returns; the parent gets its pid, its
+ * end of the channel and the read end of the pipe that is the fetcher's
+ * stdout and stderr (non-blocking; all close-on-exec, so that no activation
+ * inherits them). */
 int fetcher_spawn(const struct settings *set, const struct sandbox_user *user, pid_t *pid,
-		  int *fd, struct hail_errbuf *e);
+		  int *fd, int *log_fd, struct hail_errbuf *e);
 
 /* The job the settings follow, with the URL the agent asks for its latest
  * build (…/latest, or …/latest-finished with wait-for-eval): the same on

@@ -186,7 +186,7 @@ static bool get_string(struct in *in, char *dst, size_t max)
 
 static int bad(struct hail_errbuf *e, const char *what)
 {
-	return hail_fail(e, HAIL_E_PROTOCOL, "malformed record from the fetcher: %s", what);
+	return hail_fail(e, HAIL_E_PROTOCOL, "%s", what);
 }
 
 /* The header: version, a body length that is the datagram's, the sequence. */

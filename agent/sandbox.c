@@ -31,7 +31,8 @@
  * configuration), and the store, where a hail built by Nix finds its own.
  * Nothing of hail's: not /etc/hail, /var/lib/hail, a netrc or /root. */
 static const char *const read_paths[] = {
-	"/etc/ssl", "/usr/share/ca-certificates", "/usr/lib/ssl", "/etc/pki",
+	"/etc/ssl/certs", "/etc/ssl/openssl.cnf", "/usr/share/ca-certificates",
+	"/usr/lib/ssl", "/etc/pki/tls/certs", "/etc/pki/ca-trust",
 	"/etc/resolv.conf", "/run/systemd/resolve", "/etc/hosts", "/etc/nsswitch.conf",
 	"/etc/host.conf", "/etc/gai.conf", "/etc/services", "/etc/protocols",
 	"/etc/ld.so.cache", "/etc/localtime", "/usr/share/zoneinfo",
@@ -156,7 +157,7 @@ static int enter_landlock(const char *extra_read, bool *on, struct hail_errbuf *
  * _exit, both allowed. */
 static void refused(int sig, siginfo_t *si, void *ctx)
 {
-	char msg[96] = "hail fetcher: system call ";
+	char msg[96] = "system call ";
 	size_t n = strlen(msg);
 	char digits[12];
 	int k = 0, nr = si->si_syscall;
@@ -186,8 +187,8 @@ static const int allowed[] = {
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(stat),
 	SCMP_SYS(lstat), SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(access),
 	SCMP_SYS(faccessat), SCMP_SYS(faccessat2), SCMP_SYS(readlink),
-	SCMP_SYS(readlinkat), SCMP_SYS(getdents64), SCMP_SYS(fcntl), SCMP_SYS(dup),
-	SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(ftruncate),
+	SCMP_SYS(readlinkat), SCMP_SYS(getdents64), SCMP_SYS(dup),
+	SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(ftruncate), SCMP_SYS(sendfile),
 	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap),
 	SCMP_SYS(brk), SCMP_SYS(madvise),
 	SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
@@ -222,7 +223,12 @@ static int rule_on_arg(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned ar
 
 static int enter_seccomp(struct hail_errbuf *e)
 {
-	static const int families[] = { AF_INET, AF_INET6, AF_UNIX, AF_NETLINK };
+	/* no AF_UNIX socket: nothing on this machine to talk to (a nix-daemon's
+	 * socket least of all); socketpair() stays, for libcurl's wake-ups */
+	static const int families[] = { AF_INET, AF_INET6, AF_NETLINK };
+	/* fcntl() without F_SETOWN and F_SETSIG, which would let a signal
+	 * reach another process */
+	static const int fcntls[] = { F_GETFD, F_SETFD, F_GETFL, F_DUPFD, F_DUPFD_CLOEXEC };
 	static const unsigned long ioctls[] = { FIONREAD, FIONBIO, TCGETS };
 	struct sigaction sa = { .sa_sigaction = refused, .sa_flags = SA_SIGINFO };
 	scmp_filter_ctx ctx;
@@ -237,12 +243,27 @@ static int enter_seccomp(struct hail_errbuf *e)
 	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]) && ret == 0; i++)
 		if (allowed[i] >= 0)    /* < 0: a call this architecture does not have */
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0);
-	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]) && ret == 0; i++) {
+	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]) && ret == 0; i++)
 		ret = rule_on_arg(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 0, SCMP_CMP_EQ,
 				  (scmp_datum_t)families[i], 0);
-		if (ret == 0 && families[i] == AF_UNIX)
-			ret = rule_on_arg(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ,
-					  AF_UNIX, 0);
+	if (ret == 0)
+		ret = rule_on_arg(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 0, SCMP_CMP_EQ,
+				  AF_UNIX, 0);
+	/* glibc asks nscd and nss-resolve over AF_UNIX sockets: told no, it
+	 * asks DNS itself */
+	if (ret == 0)
+		ret = rule_on_arg(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 0, SCMP_CMP_EQ,
+				  AF_UNIX, 0);
+	for (size_t i = 0; i < sizeof(fcntls) / sizeof(fcntls[0]) && ret == 0; i++)
+		ret = rule_on_arg(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, SCMP_CMP_EQ,
+				  (scmp_datum_t)fcntls[i], 0);
+	if (ret == 0) {
+		struct scmp_arg_cmp setfl[] = {
+			{ .arg = 1, .op = SCMP_CMP_EQ, .datum_a = F_SETFL },
+			{ .arg = 2, .op = SCMP_CMP_MASKED_EQ, .datum_a = O_ASYNC, .datum_b = 0 },
+		};
+
+		ret = seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 2, setfl);
 	}
 	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]) && ret == 0; i++)
 		ret = rule_on_arg(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_CMP_EQ,

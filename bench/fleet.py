@@ -14,7 +14,9 @@ One Builder, one Hydra stand-in and one client machine of the end-to-end harness
 cache is configured). The agents share that machine's Nix store, as the
 issue asks, but each has its own profile /nix/var/nix/profiles/fleet/a-NNN,
 state directory, --instance-id, HOME (so its own Nix narinfo cache) and
-activation log. Each is a build/hail process polling every second.
+activation log. Each is a build/hail process polling every second, with
+its fetcher (the child it forks at start, found by PPid): the fleet's CPU and
+memory count both processes of every agent.
 Their state directories are on the client's tmpfs (/var/lib/hail/fleet), as
 the store is: on the host's disk, 200 agents' fsyncs (hail records a switch
 durably before it runs nix-env) queued behind each other's journal commits,
@@ -50,7 +52,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
 sys.path.insert(0, os.path.join(REPO, "bench"))
 import harness  # noqa: E402  (these need the paths above)
 from harness import ACTIVATE_LOGGING, Builder, Client, Hydra, Standin  # noqa: E402
-from measure import CannotMeasure  # noqa: E402
+from measure import CannotMeasure, children, tree_memory_kib  # noqa: E402
 
 BUILD = os.environ.get("BUILD", "build")
 HAIL = os.path.join(REPO, BUILD, "hail")
@@ -163,16 +165,11 @@ class CpuMeter:
 
 
 def memory_kib(pid):
-    """VmRSS, RssAnon and Pss (shared pages divided among their users) of
-    pid in KiB."""
-    fields = {}
-    for name, keys in (("status", ("VmRSS", "RssAnon")), ("smaps_rollup", ("Pss",))):
-        with open(f"/proc/{pid}/{name}") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in keys:
-                    fields[key] = int(value.split()[0])
-    return fields["VmRSS"], fields["RssAnon"], fields["Pss"]
+    """VmRSS, RssAnon and Pss (shared pages divided among their users) of an
+    agent in KiB, each summed over its processes (the root side and its
+    fetcher; VmRSS so counts the pages they share twice, Pss once)."""
+    procs = tree_memory_kib(pid)
+    return tuple(sum(m[k] for m in procs) for k in ("VmRSS", "RssAnon", "Pss"))
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +246,13 @@ class Fleet:
                                                    stdout=log, stderr=log))
 
     def pids(self):
+        """The agents' root sides."""
         return [p.pid for p in self.procs]
+
+    def all_pids(self):
+        """Every process of the fleet: each agent's root side and its
+        children (its fetcher)."""
+        return [q for p in self.pids() for q in (p, *children(p))]
 
     def check_alive(self):
         for i, p in enumerate(self.procs):
@@ -336,7 +339,7 @@ def bring_up(fleet, hydra, v1):
 
 def measure_idle(fleet, hydra, seconds):
     """Requests at the stand-in, CPU, and the agents' memory during idle polling."""
-    procs = CpuMeter(fleet.pids())
+    procs = CpuMeter(fleet.all_pids())
     standin = CpuMeter([hydra.proc.pid], cpu_ns_ticks)
     hydra.reset_stats()
     t0 = time.monotonic()
@@ -484,7 +487,8 @@ def fmt_kinds(kinds):
 def tables(n, up_s, restart, idle, runs):
     head = ["| fleet, idle | |", "|---|---|"]
     rows = [
-        ("agents (hail processes, own profiles, one shared Nix store)", str(n)),
+        ("agents (each a hail root side and its fetcher; own profiles, one shared Nix "
+         "store)", str(n)),
         ("poll period", f"{PERIOD_S} s"),
         ("first deployment from empty profiles, all at once (v1), to 100%", f"{up_s:.1f} s"),
         ("restart: SIGTERM to all exited / started to all polled once",
@@ -494,11 +498,14 @@ def tables(n, up_s, restart, idle, runs):
         ("idle: requests per agent per poll period", f"{idle['per_agent_poll']:.3f}"),
         ("idle: CPU of the Hydra stand-in (Python, one process)",
          f"{100 * idle['standin_cpu']:.0f}% of a core"),
-        ("idle: CPU of the whole fleet", f"{100 * idle['fleet_cpu']:.1f}% of a core "
+        ("idle: CPU of the whole fleet (root sides and fetchers)",
+         f"{100 * idle['fleet_cpu']:.1f}% of a core "
          f"({1e6 * idle['fleet_cpu'] / (idle['rps'] or 1):.0f} µs per poll)"),
-        ("idle: RSS (VmRSS) per agent, median / sum over the fleet",
+        ("idle: RSS (VmRSS, root side + fetcher: their shared pages twice) per agent, "
+         "median / sum over the fleet",
          f"{idle['rss_median']:.2f} MiB / {idle['rss_total']:.0f} MiB"),
-        ("idle: private memory (RssAnon) per agent, median / sum over the fleet",
+        ("idle: private memory (RssAnon, root side + fetcher) per agent, median / sum "
+         "over the fleet",
          f"{idle['anon_median']:.2f} MiB / {idle['anon_total']:.0f} MiB"),
         ("idle: the fleet's memory, shared pages counted once (sum of Pss)",
          f"{idle['pss_total']:.0f} MiB"),

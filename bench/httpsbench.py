@@ -29,6 +29,10 @@ TLS handshakes and resumed handshakes (the stand-ins count them: GET /tls),
 SSM requests. The runs go RIGS at a time, each on its own set of stand-ins
 (a "rig"), so that counters never mix; each rig has its own hail profile and
 state folder, so concurrent hails never read each other's state.
+
+hail's instructions are those of its root side and its fetcher together (one
+callgrind file per process, summed; the split is printed under the table);
+see bench/measure.py for how the fetcher's file is had.
 """
 
 import collections
@@ -41,7 +45,7 @@ import time
 
 import harness
 from harness import Aws, Hydra, Imds, make_test_ca, role_credentials
-from measure import CannotMeasure, Poller, callgrind_total, deadline_loop
+from measure import CannotMeasure, Poller, callgrind_tree, deadline_loop
 
 PERIOD_S = 3                # poll period: RECONNECT_IDLE_S fits well before each poll
 RECONNECT_IDLE_S = 1.0      # the reconnecting stand-ins' --idle-close
@@ -137,8 +141,9 @@ def tls_version(port):
 
 
 class Bench:
-    def __init__(self, hail, floor, client, tmp):
+    def __init__(self, hail, floor, client, tmp, cg_dir):
         self.hail, self.floor, self.client, self.tmp = hail, floor, client, tmp
+        self.cg_dir = cg_dir        # callgrind files: writable by the fetcher's user
 
     def argv(self, config, rig):
         hydra = getattr(rig, config.stand_in)
@@ -187,9 +192,10 @@ class Run:
         rig.aws.control("POST", "/calls/reset", {})
         rig.aws.reset_tls()
         name = config.key.replace(" ", "-")
-        self.out = os.path.join(bench.tmp, f"callgrind.https.{name}.{polls}")
+        self.out = os.path.join(bench.cg_dir, f"callgrind.https.{name}.{polls}")
         self.poller = Poller(f"{config.key} (HTTPS) under callgrind",
-                             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={self.out}",
+                             ["valgrind", "--tool=callgrind",
+                              f"--callgrind-out-file={self.out}.%p",
                               *bench.argv(config, rig)], bench.env(config, rig),
                              self.out + ".log")
         self.started = time.monotonic()
@@ -220,7 +226,7 @@ class Run:
     def finish(self):
         """Stops the poller; the figures of the whole run (counted after the
         exit, so a poll that raced the SIGTERM is counted too)."""
-        status = self.poller.stop(timeout=60)
+        status, kids = self.poller.stop_tree(timeout=60)
         if status != 0:
             raise CannotMeasure(f"{self.poller.name} ended with {status}:\n"
                                 + self.poller.text()[-2000:])
@@ -228,7 +234,10 @@ class Run:
         aws_tls = self.rig.aws.tls_stats()
         ssm = sum(1 for c in self.rig.aws.calls() if c["operation"] == "GetParameter")
         retries = self.poller.text().count("retried on a fresh connection")
-        return dict(ir=callgrind_total(self.out), polls=polls_answered(self.hydra),
+        ir = callgrind_tree(self.out, self.poller.pid, kids, self.poller.text())
+        return dict(ir=ir["root"] + ir["children"], ir_root=ir["root"],
+                    ir_children=ir["children"], processes=ir["processes"],
+                    polls=polls_answered(self.hydra),
                     handshakes=tls["handshakes"], resumed=tls["resumed"],
                     aws_handshakes=aws_tls["handshakes"], aws_resumed=aws_tls["resumed"],
                     ssm=ssm, retries=retries)
@@ -261,9 +270,21 @@ def per_poll(key, a, b):
     polls = b["polls"] - a["polls"]
     if polls <= 0:
         raise CannotMeasure(f"{key}: the callgrind runs made {a['polls']} and {b['polls']} polls")
-    per = {k: (b[k] - a[k]) / polls for k in a if k != "polls"}
+    if a["processes"] != b["processes"]:
+        raise CannotMeasure(f"{key}: the callgrind runs had {a['processes']} and "
+                            f"{b['processes']} processes")
+    per = {k: (b[k] - a[k]) / polls for k in a if k not in ("polls", "processes")}
     per["polls"] = (a["polls"], b["polls"])
+    per["processes"] = b["processes"]
     return per
+
+
+def split(v):
+    """A run's instructions per poll by process: root side / fetcher."""
+    if v["processes"] == 1:
+        return "one process"
+    return (f"{fmt_instr(v['ir_root'])} root side + {fmt_instr(v['ir_children'])} "
+            f"fetcher" + (f" ({v['processes'] - 1} children)" if v["processes"] > 2 else ""))
 
 
 # ---------------------------------------------------------------------------
@@ -314,21 +335,27 @@ def table(r):
         ("TLS handshakes per kept-alive poll (of which resumed)",
          handshakes(kept), handshakes(r["floor kept"]), "", "", "0"),
     ]
-    head = ("", "hail (this build)", "the floor, `default` (libcurl's CA file and path)",
+    head = ("", "hail (this build: root side + fetcher)",
+            "the floor, `default` (libcurl's CA file and path)",
             "the floor, `capath-null` (CA file kept)", "the floor, `blob` (CAINFO_BLOB)",
             "target (issue 16)")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += ["", "hail's instructions per poll are summed over its processes; by process: "
+              f"reconnecting {split(hail)}; with fleet control {split(fleet)}; "
+              f"kept alive {split(kept)}. The floor is one process."]
     if "hail before" in r:
         before = r["hail before"]
         lines += ["", f"In the same run, hail before (HAIL_BEFORE={HAIL_BEFORE}): "
-                  f"{fmt_instr(before['ir'])} per reconnecting HTTPS idle poll, "
-                  f"handshakes {handshakes(before)}; this build: {fmt_instr(hail['ir'])}."]
+                  f"{fmt_instr(before['ir'])} per reconnecting HTTPS idle poll "
+                  f"({split(before)}), handshakes {handshakes(before)}; "
+                  f"this build: {fmt_instr(hail['ir'])} ({split(hail)})."]
     return "\n".join(lines)
 
 
-def bench(hail, floor, client, plain_hydra, cache, tmp):
-    """The HTTPS rows: returns the lines to print. Raises CannotMeasure."""
+def bench(hail, floor, client, plain_hydra, cache, tmp, cg_dir):
+    """The HTTPS rows: returns the lines to print; callgrind's files go to
+    cg_dir (measure.callgrind_dir). Raises CannotMeasure."""
     root = os.path.join(tmp, "https")
     os.makedirs(root)
     ca, cert, key = make_test_ca(os.path.join(root, "ca"))
@@ -339,7 +366,7 @@ def bench(hail, floor, client, plain_hydra, cache, tmp):
         mounted = True
         for n in range(RIGS):
             rigs.append(Rig(root, cache, (cert, key), outs, n))
-        b = Bench(hail, floor, client, root)
+        b = Bench(hail, floor, client, root, cg_dir)
         for rig in rigs:
             b.first_deployment(rig)
         version = tls_version(rigs[0].reconnect.port)

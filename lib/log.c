@@ -33,6 +33,11 @@ void log_init(const char *progname)
 	log_journal = stderr_is_journal();
 }
 
+void log_set_priority_prefixes(int on)
+{
+	log_journal = on;
+}
+
 void log_set_debug(int on)
 {
 	log_debug_on = on;

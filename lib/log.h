@@ -21,6 +21,10 @@ int log_msg(int prio, int ret, const char *fmt, ...)
 #define log_warning(...) ((void)log_msg(LOG_WARNING, 0, __VA_ARGS__))
 #define log_info(...) ((void)log_msg(LOG_INFO, 0, __VA_ARGS__))
 
+/* Starts every line with "<N>" whatever stderr is (hail's fetcher, whose
+ * stderr is a pipe the root side reads and files again: fetch.h). */
+void log_set_priority_prefixes(int on);
+
 /* Debug lines are dropped unless enabled. */
 void log_set_debug(int on);
 int log_debug_enabled(void);

@@ -1,6 +1,7 @@
 #include "signals.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -102,11 +103,13 @@ bool signals_take_reload(void)
 	return r;
 }
 
-int signals_wait_readable(int fd, long timeout_ms)
+int signals_wait_readable(const int *fds, int n, long timeout_ms)
 {
 	long long deadline = monotonic_ms() + timeout_ms;
-	struct pollfd p[2] = { { .fd = fd, .events = POLLIN } };
+	struct pollfd p[SIGNALS_WAIT_FDS_MAX + 1];
 
+	if (n < 1 || n > SIGNALS_WAIT_FDS_MAX)
+		return HAIL_E_INTERNAL;
 	if (stop_fd < 0) {
 		sigset_t stop;
 
@@ -118,20 +121,27 @@ int signals_wait_readable(int fd, long timeout_ms)
 		if (stop_fd < 0)
 			return HAIL_E_INTERNAL;
 	}
-	p[1].fd = stop_fd;
-	p[1].events = POLLIN;
+	for (int i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	p[n] = (struct pollfd){ .fd = stop_fd, .events = POLLIN };
 	for (;;) {
-		long left = (long)(deadline - monotonic_ms());
-		int n;
+		long long left = deadline - monotonic_ms();
+		int ready;
 
 		if (signals_stop_requested())
 			return HAIL_E_INTERRUPTED;
 		if (left <= 0)
 			return 0;
-		n = poll(p, 2, (int)tick_and_cut(left));
-		if (n < 0 && errno != EINTR)
+		if (left > INT_MAX)
+			left = INT_MAX;
+		ready = poll(p, (nfds_t)n + 1, (int)tick_and_cut((long)left));
+		if (ready < 0 && errno != EINTR)
 			return HAIL_E_INTERNAL;
-		if (n > 0 && p[0].revents)
-			return 1;       /* readable, or hung up: the reader tells */
+		/* a stop wins over a descriptor that is ready at the same time */
+		if (signals_stop_requested())
+			return HAIL_E_INTERRUPTED;
+		for (int i = 0; ready > 0 && i < n; i++)
+			if (p[i].revents)
+				return i + 1;   /* readable, or hung up: the reader tells */
 	}
 }

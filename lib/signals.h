@@ -24,11 +24,14 @@ int signals_wait(long timeout_ms);
  * to call from a transfer's progress callback. */
 bool signals_stop_requested(void);
 
-/* Waits up to timeout_ms for fd to be readable (or hung up), feeding the
- * tick meanwhile. Returns 1, 0 when the time ran out, HAIL_E_INTERRUPTED when
- * SIGTERM or SIGINT asks to stop (the signal stays pending), or
+#define SIGNALS_WAIT_FDS_MAX 4
+
+/* Waits up to timeout_ms for one of fds (n of them) to be readable (or hung
+ * up), feeding the tick meanwhile. Returns 1 + the index of one that is, 0
+ * when the time ran out, HAIL_E_INTERRUPTED when SIGTERM or SIGINT asks to
+ * stop (the signal stays pending; it wins over a ready descriptor), or
  * HAIL_E_INTERNAL. SIGHUP does not cut the wait short. */
-int signals_wait_readable(int fd, long timeout_ms);
+int signals_wait_readable(const int *fds, int n, long timeout_ms);
 
 /* True (once) when SIGHUP was taken since the last call. */
 bool signals_take_reload(void);

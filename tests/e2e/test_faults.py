@@ -123,7 +123,7 @@ def test_renamed_jobset_is_followed_and_warned_about_once(w):
     agent.wait_log(r"activated build 2 ")
     assert w.client.profile_target() == v2
     new_uri = w.hydra.url + "/job/" + RENAMED
-    warning = (r"warning: job %s moved to %s \(Hydra answered 301 Moved Permanently.*update "
+    warning = (r"warning: fetcher: job %s moved to %s \(Hydra answered 301 Moved Permanently.*update "
                r"job-uri" % (re.escape(w.hydra.job_uri), re.escape(new_uri)))
     agent.wait_log(warning)
     agent.wait_log(r"is on the latest build 2")     # the poll right after a switch

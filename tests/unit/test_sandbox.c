@@ -79,6 +79,18 @@ static int probe(const char *what)
 
 		return fd >= 0 ? DONE : OTHER;
 	}
+	if (!strcmp(what, "unix-socket")) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		return fd >= 0 ? DONE : errno == EACCES ? DENIED : OTHER;
+	}
+	if (!strcmp(what, "fcntl-setown")) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+			return OTHER;
+		return fcntl(sv[0], F_SETOWN, 1) == 0 ? DONE : OTHER;
+	}
 	if (!strcmp(what, "exec")) {
 		execl("/bin/true", "true", (char *)NULL);
 		return OTHER;
@@ -176,6 +188,8 @@ int main(void)
 	expect("state", true, DENIED, "the state (mode 0644) cannot be read");
 	expect("passwd", true, DENIED, "/etc/passwd is not on its list either");
 	expect("write-tmp", true, DENIED, "nothing can be written, even where all may write");
+	expect("unix-socket", false, DENIED, "no AF_UNIX socket (a nix-daemon's least of all)");
+	expect("fcntl-setown", false, REFUSED, "no F_SETOWN (a signal to another process)");
 	expect("exec", false, REFUSED, "exec is refused by the filter");
 	expect("fork", false, REFUSED, "a new process is refused by the filter");
 	expect("packet-socket", false, REFUSED, "a raw packet socket is refused");
