@@ -12,6 +12,7 @@
 #include "log.h"
 #include "profile.h"
 #include "retention.h"
+#include "storepath.h"
 
 /* The journal, durably. Its own error buffer: a failed write must not
  * overwrite the reason of the step that is being recorded. */
@@ -103,6 +104,67 @@ static int run_activation(struct agent *a, uint64_t id, const char *what, struct
 	return ret;
 }
 
+/* Nix's garbage collector, time-limited like a switch; max_freed 0: all of
+ * it. What it freed is logged and counted. */
+static int collect_garbage(struct agent *a, uint64_t max_freed)
+{
+	struct hail_errbuf why;
+	uint64_t freed;
+	int ret;
+
+	ret = disk_collect(max_freed, a->set->switch_timeout_s, &freed, &why);
+	if (ret < 0) {
+		log_warning("garbage collection: %s", why.msg);
+		return ret;
+	}
+	a->st.counters.gc_freed_bytes += freed;
+	log_info("garbage collection freed %.2f MiB", freed / (1024.0 * 1024.0));
+	return 0;
+}
+
+/* Before a switch: does the build fit on the store's disk with the margin
+ * to spare? If not, garbage is collected first when --gc allows; if it
+ * still does not fit, HAIL_E_NO_SPACE, and the download does not start. A
+ * dry run that fails is the switch's failure (HAIL_E_NIX): nix-env would
+ * fail the same way. */
+static int guard_disk(struct agent *a, const struct build_ref *to, struct hail_errbuf *e)
+{
+	struct agent_state *st = &a->st;
+	struct disk_need n;
+	uint64_t margin, needed;
+	bool again;
+	int ret;
+
+	ret = disk_check(to->path, a->set->switch_timeout_s, &n, e);
+	if (ret < 0)
+		return hail_wrap(e, ret, "not switching to build %" PRIu64, to->id);
+	margin = a->set->given & (1u << OPT_MIN_FREE_AFTER) ? a->set->min_free_after :
+		disk_default_margin(n.total);
+	needed = n.unpacked + margin;
+	if (!disk_fits(n.unpacked, n.free, margin) && a->gc != GC_OFF &&
+	    collect_garbage(a, needed - n.free) == 0) {
+		ret = disk_space(&n.free, &n.total, e);
+		if (ret < 0)
+			return ret;
+	}
+	if (disk_fits(n.unpacked, n.free, margin)) {
+		st->disk_wait_id = 0;
+		return 0;
+	}
+	/* one line when it starts waiting, or for another build */
+	again = st->disk_wait_id == to->id;
+	st->disk_wait_id = to->id;
+	st->disk_needed = needed;
+	st->disk_free = n.free;
+	hail_fail(e, HAIL_E_NO_SPACE, "not switching to build %" PRIu64 ": it needs %.1f MiB "
+		  "unpacked and %.1f MiB must stay free, but %s has %.1f MiB free; waiting: "
+		  "disk space (retried at every poll)", to->id, n.unpacked / 1048576.0,
+		  margin / 1048576.0, STORE_DIR, n.free / 1048576.0);
+	if (!again)
+		log_warning("%s", e->msg);
+	return HAIL_E_NO_SPACE;
+}
+
 /* --keep-generations: after a successful activation the profile's old
  * generations go, but never the current one, the last known good build's,
  * the baseline's or the pinned build's (retention.h). A failure costs only
@@ -124,11 +186,15 @@ static void prune_generations(struct agent *a)
 
 	if (!k.keep)
 		return;
-	if (retention_prune(a->paths.profile, &k, a->set->switch_timeout_s, &n, &why) < 0)
+	if (retention_prune(a->paths.profile, &k, a->set->switch_timeout_s, &n, &why) < 0) {
 		log_warning("%s; the old generations stay for now", why.msg);
-	else if (n)
+		return;
+	}
+	if (n)
 		log_info("deleted %zu old generation(s) of %s (keep-generations %u)", n,
 			 a->paths.profile, k.keep);
+	if (n && a->gc == GC_AFTER_DEPLOY)
+		collect_garbage(a, 0);
 }
 
 /* A failed activation of the last known good build: it is good no more. */
@@ -262,6 +328,9 @@ static int switch_to(struct agent *a, const struct build_ref *to, const struct b
 	struct build_ref now = { 0 };
 	int ret;
 
+	ret = guard_disk(a, to, e);
+	if (ret < 0)
+		return ret;
 	log_info("switching %s from %s to build %" PRIu64 ": %s", a->paths.profile,
 		 from->path ? from->path : "(nothing)", to->id, to->path);
 	ret = journal(a, PHASE_SWITCHING, to, from, e);

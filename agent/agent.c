@@ -123,6 +123,13 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	ret = fetcher_job(set, &a->clients.job, e);
 	if (ret < 0)
 		return ret;
+	if (set->gc && !disk_gc_mode_parse(set->gc, &a->gc)) {
+		char shown[64];
+
+		str_escape(shown, sizeof(shown), set->gc, strlen(set->gc));
+		return hail_fail(e, HAIL_E_USAGE, "gc '%s': not off, when-needed or after-deploy",
+				 shown);
+	}
 	ret = profile_path(set->profile, &a->paths.profile, e);
 	if (ret < 0)
 		return ret;
@@ -276,6 +283,11 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	ret = act(a, &d, out, e);
 	if (out->switched || out->activated)
 		settle_after_act(a, out);
+	else if (ret == HAIL_E_NO_SPACE)
+		set_mode(a, MODE_WAITING_DISK);         /* the switch did not start */
+	if (ret != HAIL_E_NO_SPACE && !out->switched && a->st.disk_wait_id &&
+	    d.target.id != a->st.disk_wait_id)
+		a->st.disk_wait_id = 0;         /* it waits for another build no more */
 	/* the poll's error is what kept a fact unknown, unless acting failed */
 	if (ret == 0 && poll_err < 0)
 		return hail_fail(e, poll_err, "%s", a->obs.why.msg);
@@ -423,15 +435,15 @@ int agent_run_polling(struct agent *a)
 			break;
 		if (ret == 0 && (out.switched || out.again))
 			continue;       /* a newer build may be waiting: ask at once */
-		if (ret < 0 && ret != HAIL_E_BUSY)
-			a->failures++;
+		if (ret < 0 && ret != HAIL_E_BUSY && ret != HAIL_E_NO_SPACE)
+			a->failures++;  /* a wait for space or the lock is no failure */
 		else
 			a->failures = 0;
 		delay = next_delay_s(a);
 		if (ret == 0 && out.action == ACTION_WAIT && out.wake_at > time(NULL) &&
 		    out.wake_at - time(NULL) < (time_t)delay)
 			delay = (unsigned)(out.wake_at - time(NULL));   /* wake for the turn */
-		if (ret < 0) {
+		if (ret < 0 && ret != HAIL_E_NO_SPACE) {   /* that one says so once */
 			period_format(delay, period, sizeof(period));
 			log_msg(ret == HAIL_E_BUSY ? LOG_INFO : LOG_ERR, 0, "%s; next poll in %s",
 				e.msg, period);

@@ -13,6 +13,7 @@
 
 #include "control.h"
 #include "decide.h"
+#include "disk.h"
 #include "error.h"
 #include "fetch.h"
 #include "hydra.h"
@@ -72,6 +73,7 @@ struct agent {
 		ino_t ino;
 		long long mtime_ns;
 	} state_file;
+	enum gc_mode gc;                /* --gc */
 	bool netrc_warned;
 	unsigned failures;              /* polls failed in a row */
 };

@@ -23,6 +23,7 @@ static int exit_status(int err)
 	case HAIL_E_ACTIVATE: return 6;
 	case HAIL_E_BUSY: return 7;
 	case HAIL_E_HELD: return 8;
+	case HAIL_E_NO_SPACE: return 9;
 	case HAIL_E_INTERRUPTED: return 130;
 	}
 	return 1;

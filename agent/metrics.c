@@ -106,6 +106,17 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	     "Health checks that failed or timed out.");
 	put(&o, "hail_health_checks_failed_total{profile=\"%s\"} %lu\n", p,
 	    s->counters.health_checks_failed);
+	head(&o, "hail_disk_needed_bytes", "gauge",
+	     "The next build's unpacked size plus the margin, while it waits for disk space (else 0).");
+	put(&o, "hail_disk_needed_bytes{profile=\"%s\"} %llu\n", p,
+	    s->disk_wait_id ? (unsigned long long)s->disk_needed : 0ULL);
+	head(&o, "hail_disk_free_bytes", "gauge",
+	     "The store's free bytes when the next build was found not to fit (else 0).");
+	put(&o, "hail_disk_free_bytes{profile=\"%s\"} %llu\n", p,
+	    s->disk_wait_id ? (unsigned long long)s->disk_free : 0ULL);
+	head(&o, "hail_gc_freed_bytes_total", "counter",
+	     "Bytes freed by the garbage collections hail started (--gc).");
+	put(&o, "hail_gc_freed_bytes_total{profile=\"%s\"} %llu\n", p, s->counters.gc_freed_bytes);
 	head(&o, "hail_fetcher_restarts_total", "counter",
 	     "Times the fetcher (the unprivileged network side) died, hung or sent a bad record "
 	     "and was started again.");

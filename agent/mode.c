@@ -10,6 +10,7 @@ static const char *const mode_names[MODE_COUNT] = {
 	[MODE_HELD_FILE] = "held: hold file",
 	[MODE_HELD_FAILED] = "held: failed build",
 	[MODE_WAITING_ROLLOUT] = "waiting: rollout",
+	[MODE_WAITING_DISK] = "waiting: disk space",
 };
 
 static const char *const phase_names[PHASE_COUNT] = {

@@ -14,6 +14,7 @@ enum agent_mode {
 	MODE_HELD_FILE,         /* an operator's hold file: held until removed */
 	MODE_HELD_FAILED,       /* the target failed to activate before */
 	MODE_WAITING_ROLLOUT,   /* the target waits for this machine's turn */
+	MODE_WAITING_DISK,      /* the target does not fit on the store's disk */
 	MODE_COUNT
 };
 

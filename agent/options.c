@@ -17,10 +17,13 @@ enum arg_type {
 	ARG_STRING,
 	ARG_PERIOD,     /* see period.h; in a config file also a number of minutes */
 	ARG_COUNT,      /* a whole number in 1..COUNT_MAX; in a config file also a string */
+	ARG_SIZE,       /* bytes, or with a K, M or G suffix; in a config file also a number */
 	ARG_ACTION      /* --help, --version: command line only */
 };
 
 #define COUNT_MAX 10000
+
+_Static_assert(OPT_COUNT <= 32, "settings.given has a bit per option");
 
 struct opt_def {
 	const char *name;
@@ -46,6 +49,8 @@ static const struct opt_def opt_table[] = {
 	  "the user the network side runs as; default hail (nobody if there is none)" },
 	{ "fleet-file", ARG_STRING, OPT_FLEET_FILE, "FILE",
 	  "fleet settings shared by this machine's agents, when FILE exists" },
+	{ "gc", ARG_STRING, OPT_GC, "MODE",
+	  "collect Nix's garbage: off (default), when-needed (before a switch that does not fit), after-deploy" },
 	{ "health-check-timeout", ARG_PERIOD, OPT_HEALTH_CHECK_TIMEOUT, "PERIOD",
 	  "kill bin/health-check after PERIOD; default 5m" },
 	{ "help", ARG_ACTION, OPT_HELP, NULL, "show this help and exit" },
@@ -61,6 +66,8 @@ static const struct opt_def opt_table[] = {
 	  "after a successful activation, delete the generations beyond the newest N" },
 	{ "metrics-file", ARG_STRING, OPT_METRICS_FILE, "FILE",
 	  "write Prometheus metrics to FILE after every poll" },
+	{ "min-free-after", ARG_SIZE, OPT_MIN_FREE_AFTER, "SIZE",
+	  "switch only when the store keeps SIZE free after the download; default min(1G, 10%)" },
 	{ "netrc-file", ARG_STRING, OPT_NETRC_FILE, "FILE",
 	  "credentials for Hydra; default /etc/netrc when it exists" },
 	{ "oneshot", ARG_NONE, OPT_ONESHOT, NULL,
@@ -135,6 +142,29 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	}
 }
 
+/* "N", "NK", "NM", "NG" (powers of 1024) into bytes. */
+static int size_parse(const char *text, unsigned long long *out)
+{
+	static const char units[] = "KMG";
+	unsigned long long n, mult = 1;
+	char digits[24];
+	size_t len = strlen(text);
+	const char *u;
+
+	if (len == 0 || len >= sizeof(digits))
+		return HAIL_E_USAGE;
+	memcpy(digits, text, len + 1);
+	u = strchr(units, digits[len - 1]);
+	if (u && *u) {
+		mult = 1ULL << (10 * (u - units + 1));
+		digits[--len] = '\0';
+	}
+	if (str_to_u64(digits, 0, (1ULL << 60) / mult, &n) < 0)
+		return HAIL_E_USAGE;
+	*out = n * mult;
+	return 0;
+}
+
 static unsigned *count_field(struct settings *s, enum opt_id id)
 {
 	switch (id) {
@@ -159,6 +189,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_IMDS_ENDPOINT: return &s->imds_endpoint;
 	case OPT_INSTANCE_ID: return &s->instance_id;
 	case OPT_FETCHER_USER: return &s->fetcher_user;
+	case OPT_GC: return &s->gc;
 	default: return NULL;
 	}
 }
@@ -188,6 +219,12 @@ static int set_string(struct settings *s, const struct opt_def *o, const char *v
 			str_escape(escaped, sizeof(escaped), value, strlen(value));
 			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a period "
 					 "(minutes, or a number with s, m, h or d)", src, escaped);
+		}
+	} else if (o->type == ARG_SIZE) {
+		if (size_parse(value, &s->min_free_after) < 0) {
+			str_escape(escaped, sizeof(escaped), value, strlen(value));
+			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a size (bytes, or a number "
+					 "with K, M or G)", src, escaped);
 		}
 	} else if (o->type == ARG_COUNT) {
 		unsigned long long n;
@@ -289,7 +326,18 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 		}
 		/* fall through */
 	case ARG_STRING:
+	case ARG_SIZE:
 	case ARG_COUNT:
+		if (o->type == ARG_SIZE && cJSON_IsNumber(v)) {
+			double d = v->valuedouble;
+
+			if (d < 0 || d > 1e18 || d != (double)(unsigned long long)d)
+				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number of bytes",
+						 src, d);
+			s->min_free_after = (unsigned long long)d;
+			s->given |= 1u << o->id;
+			return 0;
+		}
 		if (o->type == ARG_COUNT && cJSON_IsNumber(v)) {
 			double d = v->valuedouble;
 
@@ -505,6 +553,7 @@ void settings_free(struct settings *s)
 	free(s->control_ssm_parameter);
 	free(s->imds_endpoint);
 	free(s->fetcher_user);
+	free(s->gc);
 	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

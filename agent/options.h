@@ -31,6 +31,7 @@ enum opt_id {
 	OPT_CONTROL_SSM_PARAMETER,
 	OPT_FETCHER_USER,
 	OPT_FLEET_FILE,
+	OPT_GC,
 	OPT_HEALTH_CHECK_TIMEOUT,
 	OPT_HELP,
 	OPT_HTTP_TIMEOUT,
@@ -39,6 +40,7 @@ enum opt_id {
 	OPT_JOB_URI,
 	OPT_KEEP_GENERATIONS,
 	OPT_METRICS_FILE,
+	OPT_MIN_FREE_AFTER,
 	OPT_NETRC_FILE,
 	OPT_ONESHOT,
 	OPT_POLL_PERIOD,
@@ -74,6 +76,8 @@ struct settings {
 	unsigned health_check_timeout_s;
 	unsigned rollout_window_s;      /* 0: adopt at once */
 	unsigned keep_generations;      /* 0: keep all */
+	unsigned long long min_free_after;      /* bytes; see given for the default */
+	char *gc;               /* owned, or NULL: "off" (disk.h) */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;

@@ -137,7 +137,7 @@ int state_add_failed(struct agent_state *s, uint64_t id, const char *path)
 
 static const char *const err_kinds[] = {
 	"ok", "internal", "usage", "network", "http", "protocol", "not-found", "nix",
-	"activation", "busy", "interrupted", "held"
+	"activation", "busy", "interrupted", "held", "no-space"
 };
 
 #define N_KINDS (sizeof(err_kinds) / sizeof(err_kinds[0]))
@@ -380,6 +380,10 @@ char *state_to_json(const struct agent_state *s)
 	if (s->rollout_id)
 		jw_printf(&w, "\t\"rollout\": {\"build-id\": %llu, \"adopt-at\": %lld},\n",
 			  (unsigned long long)s->rollout_id, (long long)s->rollout_at);
+	if (s->disk_wait_id)
+		jw_printf(&w, "\t\"disk\": {\"build-id\": %llu, \"needed\": %llu, \"free\": %llu},\n",
+			  (unsigned long long)s->disk_wait_id, (unsigned long long)s->disk_needed,
+			  (unsigned long long)s->disk_free);
 	jw_printf(&w, "\t\"failed\": [");
 	for (unsigned i = 0; i < s->n_failed; i++) {
 		jw_printf(&w, "%s{\"build-id\": %llu, \"store-path\": ", i ? ", " : "",
@@ -395,9 +399,9 @@ char *state_to_json(const struct agent_state *s)
 		}
 	jw_printf(&w, "}, \"activations-ok\": %lu, \"activations-failed\": %lu, "
 		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu, \"health-checks-failed\": %lu, "
-		  "\"fetcher-restarts\": %lu}\n}", c->activations_ok, c->activations_failed,
-		  c->activations_timed_out, c->rollbacks, c->health_checks_failed,
-		  c->fetcher_restarts);
+		  "\"fetcher-restarts\": %lu, \"gc-freed-bytes\": %llu}\n}", c->activations_ok,
+		  c->activations_failed, c->activations_timed_out, c->rollbacks,
+		  c->health_checks_failed, c->fetcher_restarts, c->gc_freed_bytes);
 	if (w.oom) {
 		free(w.buf);
 		return NULL;
@@ -466,6 +470,10 @@ static void read_control(const cJSON *o, struct agent_state *s)
 	read_control_value(cJSON_GetObjectItemCaseSensitive(src, "fleet"), &s->fleet);
 	s->rollout_id = (uint64_t)num(r, "build-id");
 	s->rollout_at = (time_t)num(r, "adopt-at");
+	r = cJSON_GetObjectItemCaseSensitive(o, "disk");
+	s->disk_wait_id = (uint64_t)num(r, "build-id");
+	s->disk_needed = (uint64_t)num(r, "needed");
+	s->disk_free = (uint64_t)num(r, "free");
 }
 
 /* A ref from our own file; a path that is not a store path drops it all. */
@@ -578,6 +586,7 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->counters.rollbacks = (unsigned long)num(c, "rollbacks");
 	s->counters.health_checks_failed = (unsigned long)num(c, "health-checks-failed");
 	s->counters.fetcher_restarts = (unsigned long)num(c, "fetcher-restarts");
+	s->counters.gc_freed_bytes = (unsigned long long)num(c, "gc-freed-bytes");
 	cJSON_Delete(o);
 	if (ret < 0) {
 		state_free(s);

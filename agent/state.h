@@ -60,6 +60,7 @@ struct state_counters {
 	unsigned long rollbacks;
 	unsigned long health_checks_failed;
 	unsigned long fetcher_restarts;
+	unsigned long long gc_freed_bytes;      /* by the garbage collection hail started */
 };
 
 struct agent_state {
@@ -91,6 +92,9 @@ struct agent_state {
 	char control_source[160];       /* which tag or parameter, "" when none */
 	uint64_t rollout_id;            /* a build waiting for this machine's turn */
 	time_t rollout_at;              /* when this machine takes it */
+	uint64_t disk_wait_id;          /* a build that does not fit on the disk, 0: none */
+	uint64_t disk_needed;           /* its unpacked size plus the margin, bytes */
+	uint64_t disk_free;             /* what the store's file system had free */
 	struct failed_build failed[STATE_FAILED_MAX];
 	unsigned n_failed;
 	struct state_counters counters;

@@ -84,6 +84,9 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 	if (s->pin_id)
 		printf("  pinned to build %" PRIu64 "%s%s\n", s->pin_id, s->paused ? "" : " by ",
 		       s->paused ? "" : s->control_source);
+	if (s->disk_wait_id)
+		printf("  disk: build %" PRIu64 " needs %" PRIu64 " MiB with the margin; %" PRIu64
+		       " MiB free\n", s->disk_wait_id, s->disk_needed >> 20, s->disk_free >> 20);
 	if (s->rollout_id) {
 		long long left = (long long)(s->rollout_at - time(NULL));
 

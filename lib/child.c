@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,7 +19,8 @@ extern char **environ;
 
 #define CHILD_KILL_GRACE_MS 5000
 
-static int start_child(const char *const argv[], pid_t *pid)
+/* out_fd >= 0: the child's stdout and stderr go there. */
+static int start_child(const char *const argv[], int out_fd, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -49,6 +51,8 @@ static int start_child(const char *const argv[], pid_t *pid)
 	if (!r) r = posix_spawnattr_setsigmask(&attr, &none);
 	if (!r) r = posix_spawnattr_setsigdefault(&attr, &defaults);
 	if (!r) r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	if (!r && out_fd >= 0) r = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
+	if (!r && out_fd >= 0) r = posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
 	/* libcurl's sockets and our lock are not the child's business */
 	if (!r) r = posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	if (!r) r = posix_spawnp(pid, argv[0], &fa, &attr, (char *const *)argv, environ);
@@ -75,14 +79,15 @@ static bool wait_exit_until(pid_t pid, long long deadline_ms)
 	}
 }
 
-int child_run(const char *const argv[], unsigned timeout_s, struct child_result *res)
+static int run_child(const char *const argv[], int out_fd, unsigned timeout_s,
+		     struct child_result *res)
 {
 	long long start = monotonic_ms();
 	pid_t pid;
 	int r;
 
 	memset(res, 0, sizeof(*res));
-	r = start_child(argv, &pid);
+	r = start_child(argv, out_fd, &pid);
 	if (r) {
 		res->spawn_errno = r;
 		return HAIL_E_INTERNAL;
@@ -101,6 +106,39 @@ int child_run(const char *const argv[], unsigned timeout_s, struct child_result 
 		;
 	res->duration_ms = monotonic_ms() - start;
 	return 0;
+}
+
+int child_run(const char *const argv[], unsigned timeout_s, struct child_result *res)
+{
+	return run_child(argv, -1, timeout_s, res);
+}
+
+int child_run_output(const char *const argv[], unsigned timeout_s, char *out, size_t size,
+		     size_t *len, struct child_result *res)
+{
+	int fd = memfd_create("child-output", MFD_CLOEXEC);
+	ssize_t n = 0;
+	int ret;
+
+	*len = 0;
+	out[0] = '\0';
+	if (fd < 0) {
+		memset(res, 0, sizeof(*res));
+		res->spawn_errno = errno;
+		return HAIL_E_INTERNAL;
+	}
+	ret = run_child(argv, fd, timeout_s, res);
+	while (ret == 0 && *len + 1 < size &&
+	       (n = pread(fd, out + *len, size - 1 - *len, (off_t)*len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		*len += (size_t)n;
+	}
+	out[*len] = '\0';
+	close(fd);
+	return ret;
 }
 
 /* Sets FD_CLOEXEC on every descriptor above stderr. close_range() does it in

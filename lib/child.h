@@ -10,6 +10,7 @@
 #define HAIL_CHILD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct child_result {
 	int wait_status;     /* as from waitpid() */
@@ -22,6 +23,13 @@ struct child_result {
  * limit. Returns 0 when the child ran (see res for how it ended), or
  * HAIL_E_INTERNAL with res->spawn_errno set when it could not start. */
 int child_run(const char *const argv[], unsigned timeout_s, struct child_result *res);
+
+/* As child_run, with the child's stdout and stderr (both, in the order
+ * written) kept in a memfd, of which the first size - 1 bytes end up in out,
+ * NUL-terminated, *len long: nothing the child writes can block it or fill
+ * hail's log. */
+int child_run_output(const char *const argv[], unsigned timeout_s, char *out, size_t size,
+		     size_t *len, struct child_result *res);
 
 /* Replaces this process with argv (a path, or a name looked up in PATH):
  * every descriptor above stderr is closed on exec, so connections the caller

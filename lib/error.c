@@ -19,6 +19,7 @@ const char *hail_err_str(int err)
 	case HAIL_E_BUSY: return "profile busy";
 	case HAIL_E_INTERRUPTED: return "interrupted";
 	case HAIL_E_HELD: return "held";
+	case HAIL_E_NO_SPACE: return "not enough disk space";
 	}
 	return "unknown error";
 }

@@ -19,7 +19,8 @@ enum hail_err {
 	HAIL_E_ACTIVATE = -8,    /* bin/activate failed or timed out */
 	HAIL_E_BUSY = -9,        /* another process holds the profile lock */
 	HAIL_E_INTERRUPTED = -10, /* SIGTERM/SIGINT asked us to stop */
-	HAIL_E_HELD = -11        /* a hold or a failed build keeps the profile */
+	HAIL_E_HELD = -11,       /* a hold or a failed build keeps the profile */
+	HAIL_E_NO_SPACE = -12    /* the next build does not fit on the store's disk */
 };
 
 /* A short lower-case noun phrase for a code, for logs and metrics. */

@@ -1,9 +1,11 @@
 # A stand-in for a user's Hydra job: an output whose bin/activate runs the
-# given shell text, and a bin/health-check when healthCheck is given.
+# given shell text, a bin/health-check when healthCheck is given, and a
+# padMiB-MiB file of zeros when padMiB is given (the derivation is otherwise
+# the same as without it).
 # Plain builtins.derivation, so it builds without nixpkgs.
 { version, activate ? "echo \"activated ${version}\"", executable ? true, hasActivate ? true,
-  healthCheck ? "" }:
-builtins.derivation {
+  healthCheck ? "", padMiB ? "0" }:
+builtins.derivation ({
   name = "hail-demo-${version}";
   system = builtins.currentSystem;
   builder = "/bin/sh";
@@ -18,9 +20,13 @@ builtins.derivation {
       printf '#!/bin/sh\n%s\n' "$activate" > $out/bin/activate
       chmod "$mode" $out/bin/activate
     fi
+    if [ -n "$padMiB" ]; then
+      # a build this big once unpacked (zeros: its download stays small)
+      dd if=/dev/zero of=$out/pad bs=1048576 count="$padMiB" 2>/dev/null
+    fi
     if [ -n "$healthCheck" ]; then
       printf '#!/bin/sh\n%s\n' "$healthCheck" > $out/bin/health-check
       chmod 0755 $out/bin/health-check
     fi
   '' ];
-}
+} // (if padMiB == "0" then { } else { inherit padMiB; }))
