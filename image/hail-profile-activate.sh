@@ -7,11 +7,19 @@
 # CONFIG_DIR/NAME.json and CONFIG_DIR/fleet.json are hail-bootstrap's and
 # never written here: each side owns its files, so neither undoes the other
 # at every boot. hail-agent takes NAME.json over profile.d/NAME.json.
+#
+# What it manages is recorded in STATE_DIR/SELF/managed-agents: an agent it
+# started before that the new profile no longer lists is stopped and
+# disabled, and its profile.d/NAME.json goes. Its profile and state under
+# STATE_DIR/NAME stay, so that an operator may roll back.
 # shellcheck disable=SC2154 # self and out are set by hail-profile.nix
 set -eu
 SYSTEMD_DIR=${HAIL_SYSTEMD_DIR:-/etc/systemd/system}
 CONFIG_DIR=${HAIL_CONFIG_DIR:-/etc/hail}
 PROFILE_DIR=$CONFIG_DIR/profile.d
+STATE_DIR=${HAIL_STATE_DIR:-/var/lib/hail}
+MANAGED=$STATE_DIR/$self/managed-agents
+set -f          # names are words, never globs
 
 # replace FILE with the content of SRC, atomically, only when it differs
 replace() {
@@ -46,8 +54,10 @@ while read -r name config; do
 	fi
 done < "$out/share/hail/legacy"
 
+listed=" "
 while read -r name config; do
 	[ -n "$name" ] || continue
+	listed="$listed$name "
 	printf '%s\n' "$config" > "$tmp"
 	changed=0
 	replace "$PROFILE_DIR/$name.json" "$tmp"
@@ -60,6 +70,35 @@ while read -r name config; do
 		systemctl --no-block start "hail@$name.service"
 	fi
 done < "$out/share/hail/managed"
+
+# Agents an earlier activation started and this profile no longer lists.
+# Before the record existed, what earlier activations wrote to profile.d
+# says which they were.
+if [ -f "$MANAGED" ]; then
+	before=$(cat "$MANAGED")
+else
+	before=
+	set +f
+	for f in "$PROFILE_DIR"/*.json; do
+		[ -e "$f" ] || continue
+		f=${f##*/}
+		before="$before ${f%.json}"
+	done
+	set -f
+fi
+for name in $before; do
+	[ "$name" = "$self" ] && continue
+	case $listed in *" $name "*) continue ;; esac
+	systemctl disable --now "hail@$name.service" ||
+		echo "hail-profile: could not stop hail@$name.service" >&2
+	rm -f "$PROFILE_DIR/$name.json"
+	echo "hail-profile: hail@$name is no longer in this profile: stopped and disabled" \
+		"(its profile and state stay)"
+done
+mkdir -p "$STATE_DIR/$self"
+# shellcheck disable=SC2086 # one name a line
+printf '%s\n' $listed > "$MANAGED.tmp.$$"
+mv -f "$MANAGED.tmp.$$" "$MANAGED"
 
 # This profile's own agent (its config is hail-bootstrap's when the
 # bootstrap pulled this profile, else profile.d's when the profile names a

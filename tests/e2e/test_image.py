@@ -128,6 +128,46 @@ def test_a_config_an_older_activation_wrote_is_removed(w):
     assert "systemctl --no-block start hail@api.service" in again, again
 
 
+def test_a_dropped_service_is_stopped_and_its_config_removed(w):
+    """A profile with web and api, then one with web only: hail@api is
+    stopped and disabled and its profile.d config goes; web is only
+    started again; api's state stays."""
+    both = build_profile(w, '{ web = { job-uri = "https://h/job/ops/prod/web"; }; '
+                            'api = { job-uri = "https://h/job/ops/prod/api"; }; }')
+    w.hydra.publish(both)
+    bindir, calls = fake_systemd(w)
+    env = w.client.env(PATH=bindir + ":" + os.environ["PATH"],
+                       HAIL_SYSTEMD_DIR=os.path.join(w.root, "systemd"))
+    rc, log = w.client.oneshot(env=env)
+    assert rc == 0, log
+    with open("/var/lib/hail/hail/managed-agents") as f:
+        assert sorted(f.read().split()) == ["api", "hail", "web"]
+    os.makedirs("/var/lib/hail/api", exist_ok=True)
+    with open("/var/lib/hail/api/state.json", "w") as f:
+        f.write("{}\n")
+    w.hydra.publish(build_profile(w, '{ web = { job-uri = "https://h/job/ops/prod/web"; }; }'))
+    os.unlink(calls)
+    rc, log = w.client.oneshot(env=env)
+    assert rc == 0, log
+    with open(calls) as f:
+        again = f.read().splitlines()
+    assert "systemctl disable --now hail@api.service" in again, again
+    assert "systemctl --no-block start hail@web.service" in again, again
+    assert not any("hail@web" in c and ("disable" in c or "restart" in c) for c in again), again
+    assert "hail@api is no longer in this profile" in log, log
+    assert not os.path.exists("/etc/hail/profile.d/api.json")
+    assert os.path.exists("/etc/hail/profile.d/web.json")
+    assert os.path.exists("/var/lib/hail/api/state.json")
+    with open("/var/lib/hail/hail/managed-agents") as f:
+        assert sorted(f.read().split()) == ["hail", "web"]
+    # once gone, it stays gone: the same profile again disables nothing
+    os.unlink(calls)
+    rc, log = w.client.oneshot(env=env)
+    assert rc == 0, log
+    with open(calls) as f:
+        assert not any("disable" in c for c in f.read().splitlines())
+
+
 def test_launcher_takes_the_bootstraps_config_first(w):
     """image/hail-agent: /etc/hail/NAME.json (the bootstrap's, from the
     user-data) when it exists, else /etc/hail/profile.d/NAME.json."""
