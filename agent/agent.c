@@ -123,7 +123,7 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	ret = fetcher_job(set, &a->clients.job, e);
 	if (ret < 0)
 		return ret;
-	if (set->gc && !disk_gc_mode_parse(set->gc, &a->gc)) {
+	if (set->gc && !gc_mode_parse(set->gc, &a->gc)) {
 		char shown[64];
 
 		str_escape(shown, sizeof(shown), set->gc, strlen(set->gc));

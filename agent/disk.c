@@ -15,18 +15,6 @@
 #define MIB (1024.0 * 1024.0)
 #define SIZE_MAX_MIB 1e9        /* a petabyte: anything above is nonsense */
 
-bool disk_gc_mode_parse(const char *s, enum gc_mode *mode)
-{
-	static const char *const names[] = { "off", "when-needed", "after-deploy" };
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i])) {
-			*mode = (enum gc_mode)i;
-			return true;
-		}
-	return false;
-}
-
 /* Finds needle in the first len bytes of text (which need not end in NUL). */
 static const char *find(const char *text, size_t len, const char *needle)
 {

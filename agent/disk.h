@@ -15,19 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "disksettings.h"
 #include "error.h"
 
 #define DISK_OUTPUT_MAX (64 * 1024)     /* of nix-store's output, read */
 #define DISK_MARGIN_CAP (1024ULL * 1024 * 1024)
-
-enum gc_mode {
-	GC_OFF,                 /* hail never collects (the default) */
-	GC_WHEN_NEEDED,         /* before a switch that does not fit */
-	GC_AFTER_DEPLOY,        /* that, and after each pruning of generations */
-};
-
-/* "off", "when-needed", "after-deploy"; false for anything else. */
-bool disk_gc_mode_parse(const char *s, enum gc_mode *mode);
 
 struct disk_need {
 	uint64_t download;      /* bytes Nix would download */

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "disksettings.h"
 #include "period.h"
 #include "strutil.h"
 
@@ -21,7 +22,7 @@ enum arg_type {
 	ARG_ACTION      /* --help, --version: command line only */
 };
 
-#define COUNT_MAX 10000
+#define COUNT_MAX KEEP_GENERATIONS_MAX
 
 _Static_assert(OPT_COUNT <= 32, "settings.given has a bit per option");
 
@@ -140,29 +141,6 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	case OPT_ROLLOUT_WINDOW: return &s->rollout_window_s;
 	default: return NULL;
 	}
-}
-
-/* "N", "NK", "NM", "NG" (powers of 1024) into bytes. */
-static int size_parse(const char *text, unsigned long long *out)
-{
-	static const char units[] = "KMG";
-	unsigned long long n, mult = 1;
-	char digits[24];
-	size_t len = strlen(text);
-	const char *u;
-
-	if (len == 0 || len >= sizeof(digits))
-		return HAIL_E_USAGE;
-	memcpy(digits, text, len + 1);
-	u = strchr(units, digits[len - 1]);
-	if (u && *u) {
-		mult = 1ULL << (10 * (u - units + 1));
-		digits[--len] = '\0';
-	}
-	if (str_to_u64(digits, 0, (1ULL << 60) / mult, &n) < 0)
-		return HAIL_E_USAGE;
-	*out = n * mult;
-	return 0;
 }
 
 static unsigned *count_field(struct settings *s, enum opt_id id)
@@ -361,7 +339,8 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
  * nothing that chooses what an agent deploys. */
 #define FLEET_KEYS ((1u << OPT_AWS_ENDPOINT_URL) | (1u << OPT_CONTROL_SSM_PARAMETER) | \
 		    (1u << OPT_IMDS_ENDPOINT) | (1u << OPT_INSTANCE_ID) | \
-		    (1u << OPT_ROLLOUT_WINDOW))
+		    (1u << OPT_ROLLOUT_WINDOW) | (1u << OPT_KEEP_GENERATIONS) | \
+		    (1u << OPT_GC) | (1u << OPT_MIN_FREE_AFTER))
 
 /* The config and the fleet file's reader; fleet limits it to FLEET_KEYS. */
 static int read_json(struct settings *s, bool fleet, const char *name, const char *text,

@@ -99,7 +99,8 @@ int settings_read_config_json(struct settings *s, const char *name, const char *
 
 /* Reads a fleet file's JSON text into s, leaving settings already given
  * alone. Only the fleet keys (rollout-window, control-ssm-parameter,
- * aws-endpoint-url, imds-endpoint, instance-id) are accepted: any other
+ * aws-endpoint-url, imds-endpoint, instance-id, keep-generations, gc,
+ * min-free-after) are accepted: any other
  * setting there is HAIL_E_USAGE, so that the machine-wide file cannot move
  * an agent to another job or profile. Unknown keys are warned about and
  * ignored, as in a config file. Exposed for tests and fuzzing. */

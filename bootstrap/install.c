@@ -193,6 +193,13 @@ static int write_fleet(const struct install_paths *p, const struct boot_settings
 	}
 	if (s->control_ssm_parameter)
 		cJSON_AddStringToObject(o, "control-ssm-parameter", s->control_ssm_parameter);
+	/* the machine's disk is every agent's: retention and the guard too */
+	if (s->keep_generations)
+		cJSON_AddNumberToObject(o, "keep-generations", s->keep_generations);
+	if (s->gc_given)
+		cJSON_AddStringToObject(o, "gc", gc_mode_name(s->gc));
+	if (s->min_free_after_given)
+		cJSON_AddNumberToObject(o, "min-free-after", (double)s->min_free_after);
 	if (s->aws_endpoint_url)
 		cJSON_AddStringToObject(o, "aws-endpoint-url", s->aws_endpoint_url);
 	/* the agent reads the pause and pin tags from the same IMDS */

@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 #include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
@@ -156,6 +157,40 @@ static int set_string(char **dst, const char *src, const char *v, bool (*valid)(
 }
 
 
+/* keep-generations (1..10000) and min-free-after (bytes, or with K, M or
+ * G): a JSON number or a string, as the agent takes them. */
+static int set_disk_number(struct boot_settings *s, const cJSON *item, const char *src,
+			   struct hail_errbuf *e)
+{
+	bool keep = !strcmp(item->string, "keep-generations");
+	unsigned long long n;
+	char text[32];
+
+	if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+
+		if (d < 0 || d > 1e18 || d != (double)(unsigned long long)d)
+			return hail_fail(e, HAIL_E_USAGE, "%s: not a whole number", src);
+		snprintf(text, sizeof(text), "%llu", (unsigned long long)d);
+	} else if (cJSON_IsString(item) && strlen(item->valuestring) < sizeof(text)) {
+		snprintf(text, sizeof(text), "%s", item->valuestring);
+	} else {
+		return hail_fail(e, HAIL_E_USAGE, "%s: must be a number or a short string", src);
+	}
+	if (keep) {
+		if (str_to_u64(text, 1, KEEP_GENERATIONS_MAX, &n) < 0)
+			return hail_fail(e, HAIL_E_USAGE, "%s: not a whole number from 1 to %d", src,
+					 KEEP_GENERATIONS_MAX);
+		s->keep_generations = (unsigned)n;
+		return 0;
+	}
+	if (size_parse(text, &s->min_free_after) < 0)
+		return hail_fail(e, HAIL_E_USAGE, "%s: not a size (bytes, or a number with K, M "
+				 "or G)", src);
+	s->min_free_after_given = true;
+	return 0;
+}
+
 static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char *src,
 			 struct hail_errbuf *e)
 {
@@ -167,6 +202,8 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 		s->report_health = cJSON_IsTrue(item);
 		return 0;
 	}
+	if (!strcmp(key, "keep-generations") || !strcmp(key, "min-free-after"))
+		return set_disk_number(s, item, src, e);
 	if (!cJSON_IsString(item))
 		return hail_fail(e, HAIL_E_USAGE, "%s: must be a string", src);
 	if (!strcmp(key, "netrc-ssm-parameter"))
@@ -184,6 +221,12 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 	if (!strcmp(key, "aws-endpoint-url"))
 		return set_string(&s->aws_endpoint_url, src, v, url_is_secure_endpoint,
 				  "an https URL (http only to this machine) without credentials", e);
+	if (!strcmp(key, "gc")) {
+		if (!gc_mode_parse(v, &s->gc))
+			return hail_fail(e, HAIL_E_USAGE, "%s: not off, when-needed or after-deploy", src);
+		s->gc_given = true;
+		return 0;
+	}
 	if (!strcmp(key, "lifecycle-heartbeat"))
 		return period_parse(v, &s->lifecycle_heartbeat_s) < 0 ?
 			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
@@ -194,9 +237,9 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 static bool is_fleet_key(const char *key)
 {
 	static const char *const keys[] = {
-		"autoscaling-group", "aws-endpoint-url", "control-ssm-parameter",
-		"lifecycle-heartbeat", "lifecycle-hook", "netrc-ssm-parameter",
-		"report-health", "rollout-window", NULL
+		"autoscaling-group", "aws-endpoint-url", "control-ssm-parameter", "gc",
+		"keep-generations", "lifecycle-heartbeat", "lifecycle-hook", "min-free-after",
+		"netrc-ssm-parameter", "report-health", "rollout-window", NULL
 	};
 
 	for (const char *const *k = keys; *k; k++)

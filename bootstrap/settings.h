@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "disksettings.h"
 #include "error.h"
 #include "profilename.h"
 
@@ -39,6 +40,11 @@ struct boot_settings {
 	char *aws_endpoint_url;                 /* owned */
 	unsigned rollout_window_s;              /* 0: none */
 	char *control_ssm_parameter;            /* owned */
+	unsigned keep_generations;              /* 0: not given */
+	bool gc_given;
+	enum gc_mode gc;
+	bool min_free_after_given;
+	unsigned long long min_free_after;      /* bytes */
 };
 
 /* Does a fleet setting need AWS API calls at boot? */

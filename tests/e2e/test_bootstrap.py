@@ -15,7 +15,7 @@ from harness import HAIL, JOB, PASSWORD, STANDIN, USER, Hydra, Standin, run_test
 FRESH = {"fresh_instance": True}
 FLEET_FILE = "/etc/hail/fleet.json"
 FLEET_KEYS = ("rollout-window", "control-ssm-parameter", "aws-endpoint-url", "imds-endpoint",
-              "instance-id")
+              "instance-id", "keep-generations", "gc", "min-free-after")
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
 
 
@@ -164,14 +164,14 @@ def test_fleet_settings_go_to_the_fleet_file(w):
     w.give_role()
     w.aws.configure(parameters={"/hail/control": {"Type": "String", "Value": "{}"}})
     fleet_keys = {"rollout-window": "2h", "control-ssm-parameter": "/hail/control",
-                  "aws-endpoint-url": w.aws.url}
-    w.imds.set_user_data(settings(w, **fleet_keys))
+                  "aws-endpoint-url": w.aws.url, "keep-generations": 3, "gc": "after-deploy"}
+    w.imds.set_user_data(settings(w, **fleet_keys, **{"min-free-after": "512M"}))
     rc, log = bootstrap(w)
     assert rc == 0, log
     assert f"wrote {FLEET_FILE}" in log, log
     with open(FLEET_FILE) as f:
         fleet = json.load(f)
-    assert fleet == {**fleet_keys, "imds-endpoint": w.imds.url,
+    assert fleet == {**fleet_keys, "imds-endpoint": w.imds.url, "min-free-after": 512 << 20,
                      "instance-id": "i-0123456789abcdef0"}, fleet
     with open("/etc/hail/demo.json") as f:
         cfg = json.load(f)

@@ -357,8 +357,11 @@ def test_usage_errors_change_nothing(w):
 def test_polling_agent_survives_every_fault(w):
     w.publish(1)
     # a long period: only SIGHUP polls, so no poll slips in between faults
-    agent = w.client.start("--poll-period", "1h", "--http-timeout", "2s")
+    agent = w.client.start("--poll-period", "1h", "--http-timeout", "2s", "--verbose")
     agent.wait_log(r"activated build 1 ")
+    # the poll right after the switch must not find build 2 yet: the faults
+    # on its JSON would then never be asked for
+    agent.wait_log(r"is on the latest build 1")
     w.publish(2)
     for _, kind, target, value, _, _, pattern in HYDRA_FAULTS:
         seen = len(re.findall(pattern, agent.text(), re.M))

@@ -62,9 +62,9 @@ int main(void)
 	{
 		enum gc_mode m;
 
-		CHECK(disk_gc_mode_parse("when-needed", &m) && m == GC_WHEN_NEEDED &&
-		      disk_gc_mode_parse("off", &m) && m == GC_OFF &&
-		      !disk_gc_mode_parse("After-deploy", &m), "gc modes");
+		CHECK(gc_mode_parse("when-needed", &m) && m == GC_WHEN_NEEDED &&
+		      gc_mode_parse("off", &m) && m == GC_OFF &&
+		      !gc_mode_parse("After-deploy", &m), "gc modes");
 	}
 	return check_exit();
 }
