@@ -35,7 +35,7 @@ AGENT_OBJ := $(AGENT_SRC:%.c=$(BUILD)/obj/%.o)
 BOOT_OBJ := $(BOOT_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit install demo bench clean torture image-test
+.PHONY: all check unit install demo bench soak clean torture image-test
 all: $(BUILD)/hail $(BUILD)/hail-bootstrap
 
 $(BUILD)/obj/%.o: %.c
@@ -79,6 +79,11 @@ demo: all
 
 bench: all
 	BUILD=$(BUILD) bench/run
+
+# make soak [SOAK_DEPLOYMENTS=100]: one agent, that many builds in a row
+SOAK_DEPLOYMENTS ?= 100
+soak: all
+	BUILD=$(BUILD) bench/soak.py $(SOAK_DEPLOYMENTS)
 
 clean:
 	rm -rf build
