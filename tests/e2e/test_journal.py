@@ -76,9 +76,11 @@ def status():
 
 
 def converged_on(out):
+    """The profile on out, and the state saying so; a state file read before
+    the activation's save has no last good build yet: not converged."""
     s = state()
-    return (os.path.realpath(PROFILE) == out and s["last-good"]["store-path"] == out and
-            "journal" not in s and s)
+    return (os.path.realpath(PROFILE) == out and
+            s.get("last-good", {}).get("store-path") == out and "journal" not in s and s)
 
 
 def test_killed_between_switch_and_activation(w):
