@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "child.h"
 #include "fetcher.h"
 #include "log.h"
 #include "signals.h"
@@ -25,17 +26,15 @@ static long long question_deadline_ms(const struct settings *set)
 	return (8LL * set->http_timeout_s + 5) * 1000;
 }
 
+/* How it ended, in child.h's words; a filter's refusal by name. */
 static const char *describe_status(int status, char *buf, size_t size)
 {
+	struct child_result res = { .wait_status = status };
+
 	if (WIFEXITED(status) && WEXITSTATUS(status) == SANDBOX_REFUSED_STATUS)
 		snprintf(buf, size, "exited after its filter refused a system call");
-	else if (WIFEXITED(status))
-		snprintf(buf, size, "exited with status %d", WEXITSTATUS(status));
-	else if (WIFSIGNALED(status))
-		snprintf(buf, size, "was killed by signal %d (SIG%s)", WTERMSIG(status),
-			 sigabbrev_np(WTERMSIG(status)) ? sigabbrev_np(WTERMSIG(status)) : "?");
 	else
-		snprintf(buf, size, "ended with wait status %#x", (unsigned)status);
+		child_describe(&res, buf, (unsigned)size);
 	return buf;
 }
 
