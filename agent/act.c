@@ -11,7 +11,9 @@
 #include "hold.h"
 #include "log.h"
 #include "profile.h"
+#include "reboot.h"
 #include "retention.h"
+#include "rollout.h"
 #include "storepath.h"
 
 /* The journal, durably. Its own error buffer: a failed write must not
@@ -75,8 +77,10 @@ static int health_check(struct agent *a, const char *what, struct hail_errbuf *e
 	return 0;
 }
 
-/* Runs bin/activate, then bin/health-check, and counts the result. */
-static int run_activation(struct agent *a, uint64_t id, const char *what, struct hail_errbuf *e)
+/* Runs bin/activate, then bin/health-check, and counts the result; after
+ * a success, bin/reboot-required (reboot.h). path is the build's. */
+static int run_activation(struct agent *a, uint64_t id, const char *path, const char *what,
+			  struct hail_errbuf *e)
 {
 	struct agent_state *st = &a->st;
 	struct child_result res;
@@ -90,10 +94,13 @@ static int run_activation(struct agent *a, uint64_t id, const char *what, struct
 	if (ret == 0)
 		ret = health_check(a, what, e);
 	if (ret == 0) {
+		struct build_ref r = { id, profile_generation(a->paths.profile), (char *)path };
+
 		st->counters.activations_ok++;
 		snprintf(st->activation_result, sizeof(st->activation_result), "success");
 		log_info("activated %s in %lld.%03llds", what, res.duration_ms / 1000,
 			 res.duration_ms % 1000);
+		reboot_check_required(st, a->paths.profile, &r);
 	} else if (res.timed_out) {
 		st->counters.activations_timed_out++;
 		snprintf(st->activation_result, sizeof(st->activation_result), "timeout");
@@ -138,7 +145,7 @@ static int guard_disk(struct agent *a, const struct build_ref *to, struct hail_e
 	ret = disk_check(to->path, a->set->switch_timeout_s, &n, e);
 	if (ret < 0)
 		return hail_wrap(e, ret, "not switching to build %" PRIu64, to->id);
-	margin = a->set->given & (1u << OPT_MIN_FREE_AFTER) ? a->set->min_free_after :
+	margin = a->set->given & OPT_BIT(OPT_MIN_FREE_AFTER) ? a->set->min_free_after :
 		disk_default_margin(n.total);
 	needed = n.unpacked + margin;
 	if (!disk_fits(n.unpacked, n.free, margin) && a->gc != GC_OFF &&
@@ -225,13 +232,15 @@ static bool profile_is_on(struct agent *a, const char *path)
  * journal has it). HAIL_E_ACTIVATE when the rollback's own activation
  * failed; the caller that rolled back after a failure reports that one. */
 static int roll_back(struct agent *a, const struct build_ref *g, const struct build_ref *failed,
-		     struct poll_outcome *out, struct hail_errbuf *e)
+		     bool lost_contact, struct poll_outcome *out, struct hail_errbuf *e)
 {
 	char *cur = NULL, what[64];
 	int ret;
 
 	log_warning("rolling %s back to generation %ld: %s", a->paths.profile, g->generation, g->path);
 	ret = journal(a, PHASE_ROLLING_BACK, g, failed, e);
+	a->st.journal.lost_contact = lost_contact;
+	a->st.journal.until = 0;
 	if (ret == 0) {
 		save_or_warn(a);
 		ret = profile_current(a->paths.profile, &cur, e);
@@ -245,6 +254,8 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 		if (ret == 0) {
 			out->switched = true;
 			a->st.counters.rollbacks++;
+			if (lost_contact)
+				a->st.counters.contact_rollbacks++;
 		}
 	}
 	free(cur);
@@ -253,7 +264,7 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 	if (ret == 0) {
 		snprintf(what, sizeof(what), "generation %ld after the rollback", g->generation);
 		out->activated = true;
-		ret = run_activation(a, g->id, what, e);
+		ret = run_activation(a, g->id, g->path, what, e);
 		if (ret < 0)
 			lose_good(a, g->path);
 	}
@@ -261,11 +272,48 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (ret < 0)
 		hail_wrap(e, ret, "rollback");
+	if (ret == 0 && lost_contact) {
+		/* was it the build? the answers coming back will tell */
+		a->st.journal.phase = PHASE_CONFIRMING_ROLLBACK;
+		a->st.journal.lost_contact = false;
+		a->st.journal.until = time(NULL) + (time_t)a->set->contact_timeout_s;
+		save_or_warn(a);
+		return 0;
+	}
 	if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
 		save_or_warn(a);
 	if (ret == 0)
 		prune_generations(a);
 	return ret;
+}
+
+/* contact-timeout: a build the profile was not on, with a way back, is
+ * good only once Hydra answers after its activation. */
+static bool must_confirm(const struct agent *a, const struct build_ref *to,
+			 const struct build_ref *from)
+{
+	return a->set->contact_timeout_s && from->path && from->generation > 0 &&
+		from->generation != to->generation && strcmp(from->path, to->path);
+}
+
+/* The end of a contact check (decide.c, confirm_contact): the build
+ * confirmed good, blamed (it cut the machine off), or let off (an outage). */
+static int end_contact_check(struct agent *a, enum action action, struct hail_errbuf *e)
+{
+	struct agent_state *st = &a->st;
+	const struct build_ref *to = &st->journal.to, *suspect = &st->journal.from;
+	int ret = 0;
+
+	if (action == ACTION_CONFIRM)
+		ret = ref_set(&st->good, to->id, to->generation, to->path);
+	else if (action == ACTION_BLAME)
+		ret = state_add_failed(st, suspect->id, suspect->path);
+	if (ret < 0 || journal(a, PHASE_IDLE, NULL, NULL, e) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	save_or_warn(a);
+	if (action == ACTION_CONFIRM)
+		prune_generations(a);
+	return 0;
 }
 
 /* Activates to, the build the profile is on; when that fails, back to from
@@ -292,7 +340,20 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 	else
 		snprintf(what, sizeof(what), "generation %ld (build id unknown)", to->generation);
 	out->activated = true;
-	ret = run_activation(a, to->id, what, e);
+	ret = run_activation(a, to->id, to->path, what, e);
+	if (ret == 0 && must_confirm(a, to, from)) {
+		/* good once Hydra answers: until then the way back stays the
+		 * last known good, and no generation is pruned */
+		if (ref_set(&st->baseline, to->id, to->generation, to->path) < 0)
+			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+		st->journal.phase = PHASE_CONFIRMING;
+		st->journal.until = time(NULL) + (time_t)a->set->contact_timeout_s;
+		save_or_warn(a);
+		log_info("%s activated: Hydra must answer within %us (contact-timeout), else "
+			 "it is rolled back to generation %ld", what, a->set->contact_timeout_s,
+			 from->generation);
+		return 0;
+	}
 	if (ret == 0) {
 		if (ref_set(&st->good, to->id, to->generation, to->path) < 0 ||
 		    ref_set(&st->baseline, to->id, to->generation, to->path) < 0 ||
@@ -310,7 +371,7 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 	if (from->path && from->generation > 0 && from->generation != to->generation) {
 		struct hail_errbuf why;
 
-		if (roll_back(a, from, to, out, &why) < 0)
+		if (roll_back(a, from, to, false, out, &why) < 0)
 			log_error(0, "%s", why.msg);
 	} else {
 		log_warning("%s: no earlier generation to roll back to; it stays on %s, "
@@ -458,7 +519,13 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 		ret = activate(a, &to, &from, out, e);
 		break;
 	case ACTION_ROLL_BACK:
-		ret = roll_back(a, &to, NULL, out, e);
+		ret = roll_back(a, &to, from.path ? &from : NULL, d->lost_contact, out, e);
+		break;
+	case ACTION_CONFIRM:
+	case ACTION_BLAME:
+	case ACTION_OUTAGE:
+		ret = end_contact_check(a, d->action, e);
+		out->again = d->action == ACTION_CONFIRM;       /* a newer build may wait */
 		break;
 	default:
 		break;
@@ -486,11 +553,13 @@ int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e
 	if (ret < 0 || !cur)
 		goto out;
 	id = ref_is(&a->st.on, cur) ? a->st.on.id : 0;
-	ret = run_activation(a, id, cur, e);
-	/* it is an activation of what is there, as good or bad as any other */
+	ret = run_activation(a, id, cur, cur, e);
+	/* it is an activation of what is there, as good or bad as any other;
+	 * but one under a contact check is good only once Hydra answers */
 	if (ret < 0)
 		lose_good(a, cur);
-	else if (ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
+	else if (a->st.journal.phase != PHASE_CONFIRMING &&
+		 ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	save_or_warn(a);
 out:
@@ -498,4 +567,75 @@ out:
 		close(lock_fd);
 	free(cur);
 	return ret;
+}
+
+/* The reboot a build asked for (reboot.h), after a poll that changed
+ * nothing. The boot id is read only when one is asked for: the idle poll
+ * stays as it was. */
+void act_consider_reboot(struct agent *a, struct poll_outcome *out)
+{
+	struct agent_state *st = &a->st;
+	const struct daily_window *w = a->set->given & OPT_BIT(OPT_REBOOT_WINDOW) ?
+		&a->set->reboot_window : NULL;
+	struct reboot_facts f = { 0 };
+	struct reboot_plan p;
+	struct hail_errbuf why;
+	char boot[40];
+	int lock_fd = -1;
+
+	if (!st->reboot.required.path)
+		return;
+	reboot_boot_id(boot, sizeof(boot));
+	f.now = time(NULL);
+	f.cur_path = st->on.path;
+	f.good_path = st->good.path;
+	f.step_under_way = st->journal.phase != PHASE_IDLE;
+	f.holding = st->paused || mode_is_hold(st->mode) || st->mode == MODE_CONFIRMING;
+	f.boot_id = boot;
+	f.window = w;
+	f.offset_s = w && a->identity ? rollout_offset_s(a->identity, st->reboot.required.id,
+							 w->length_min * 60) : 0;
+	reboot_decide(&st->reboot, &f, &p);
+	if (p.action == REBOOT_LOOP) {
+		if (!st->reboot.loop_warned)
+			log_warning("%s", p.reason);
+		st->reboot.loop_warned = true;
+		return;
+	}
+	if (p.action != REBOOT_NOW) {
+		/* said once, when it changes */
+		if (p.action != REBOOT_NONE && strcmp(p.reason, a->reboot_said))
+			log_info("%s", p.reason);
+		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
+		if (p.action == REBOOT_WAIT && (!out->wake_at || p.at < out->wake_at))
+			out->wake_at = p.at;
+		return;
+	}
+	/* the request is durable before the command runs: never twice */
+	if (profile_lock(a->paths.profile, 0, &lock_fd, &why) < 0) {
+		log_info("%s; the reboot waits for the next poll", why.msg);
+		return;
+	}
+	if (ref_set(&st->reboot.requested, st->reboot.required.id, st->reboot.required.generation,
+		    st->reboot.required.path) < 0) {
+		log_error(0, "out of memory");
+		goto out;
+	}
+	snprintf(st->reboot.boot_id, sizeof(st->reboot.boot_id), "%s", boot);
+	st->reboot.requested_at = f.now;
+	st->reboot.loop_warned = false;
+	st->counters.reboots_requested++;
+	if (agent_save_state(a, true, &why) < 0) {
+		log_error(0, "not rebooting: the request cannot be recorded: %s", why.msg);
+		ref_clear(&st->reboot.requested);
+		st->counters.reboots_requested--;
+		goto out;
+	}
+	log_warning("%s: running %s", p.reason, a->set->reboot_command ? a->set->reboot_command :
+		    "systemctl reboot");
+	if (reboot_run_command(a->set->reboot_command, &why) < 0)
+		log_error(0, "reboot-command: %s; not run again for build %" PRIu64 " in this boot",
+			  why.msg, st->reboot.required.id);
+out:
+	close(lock_fd);
 }

@@ -26,4 +26,9 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
  * success makes that build the last known good (it is one, now). */
 int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e);
 
+/* After a poll that changed nothing: reboots when the build the profile
+ * is on asked for one and its moment in --reboot-window has come (reboot.h);
+ * else reports, or sets out->wake_at to that moment. */
+void act_consider_reboot(struct agent *a, struct poll_outcome *out);
+
 #endif

@@ -139,12 +139,13 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		str_escape(shown, sizeof(shown), set->netrc_file, strlen(set->netrc_file));
 		return hail_fail(e, HAIL_E_USAGE, "netrc-file %s: %s", shown, strerror(errno));
 	}
-	if (set->rollout_window_s) {
+	if (set->rollout_window_s || (set->given & OPT_BIT(OPT_REBOOT_WINDOW))) {
 		ret = rollout_identity(set->instance_id, &a->identity, e);
 		if (ret < 0)
 			return ret;
 	}
 	a->rules.rollout_window_s = set->rollout_window_s;
+	a->rules.contact_timeout_s = set->contact_timeout_s;
 	a->rules.identity = a->identity;
 	ret = mkdir_parents(a->paths.profile, 0755, e);
 	if (ret == 0)
@@ -244,6 +245,12 @@ static void settle_after_act(struct agent *a, struct poll_outcome *out)
 	out->current = d.current;
 }
 
+static bool confirming(const struct agent *a)
+{
+	return a->st.journal.phase == PHASE_CONFIRMING ||
+		a->st.journal.phase == PHASE_CONFIRMING_ROLLBACK;
+}
+
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
 {
 	struct poll_facts *f = &a->obs.f;
@@ -269,13 +276,14 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	decide(&a->rules, &a->st, f, &d);
 	log_decision(a, &d);
 	set_mode(a, d.mode);
-	if (d.action == ACTION_WAIT) {
+	if (d.action == ACTION_WAIT && d.mode == MODE_WAITING_ROLLOUT) {
 		a->st.rollout_id = d.target.id;
 		a->st.rollout_at = d.wake_at;
 		out->wake_at = d.wake_at;
 	} else {
 		a->st.rollout_id = 0;
 		a->st.rollout_at = 0;
+		out->wake_at = d.action == ACTION_WAIT ? d.wake_at : 0;
 	}
 	a->last = d;
 	a->last.target.path = a->last.from.path = NULL;         /* not kept past the poll */
@@ -285,6 +293,15 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 		settle_after_act(a, out);
 	else if (ret == HAIL_E_NO_SPACE)
 		set_mode(a, MODE_WAITING_DISK);         /* the switch did not start */
+	if (confirming(a) && d.action != ACTION_WAIT) {
+		/* a check began (or went on to the rollback): ask again soon */
+		time_t next = time(NULL) + (time_t)contact_poll_s(a->set->contact_timeout_s);
+
+		out->wake_at = next < a->st.journal.until ? next : a->st.journal.until;
+	}
+	if ((d.action == ACTION_NONE || d.action == ACTION_WAIT) && !out->switched &&
+	    !out->activated && !a->set->oneshot)
+		act_consider_reboot(a, out);
 	if (ret != HAIL_E_NO_SPACE && !out->switched && a->st.disk_wait_id &&
 	    d.target.id != a->st.disk_wait_id)
 		a->st.disk_wait_id = 0;         /* it waits for another build no more */
@@ -326,17 +343,48 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 		      st->latest_id, ret ? "; last poll failed: " : "", ret ? hail_err_str(ret) : "");
 }
 
+/* Sleeps until the deadline, SIGTERM/SIGINT or SIGHUP, pinging systemd's
+ * watchdog on the way. */
+static void sleep_until(long long deadline_ms)
+{
+	for (;;) {
+		long long left = deadline_ms - monotonic_ms();
+
+		if (left <= 0 || signals_stop_requested())
+			return;
+		if (signals_take_reload()) {
+			log_info("SIGHUP: polling now");
+			return;
+		}
+		signals_wait(left);
+	}
+}
+
 int agent_run_oneshot(struct agent *a)
 {
 	struct hail_errbuf e = { "" }, why = { "" };
 	struct poll_outcome out;
 	int ret, act_ret = 0;
+	bool activated;
+	time_t wake;
 
 	ret = agent_update(a, &out, &e);
+	activated = out.activated;
+	/* a contact check runs to its end: one update leaves the profile on a
+	 * build Hydra answered, or rolled back (bounded by the deadlines) */
+	while (confirming(a) && ret != HAIL_E_INTERRUPTED && !signals_stop_requested()) {
+		record_poll(a, ret, &out, &e);
+		wake = out.wake_at ? out.wake_at :
+			time(NULL) + (time_t)contact_poll_s(a->set->contact_timeout_s);
+		sleep_until(monotonic_ms() + 1000LL * (wake > time(NULL) ? wake - time(NULL) : 0));
+		e.msg[0] = '\0';
+		ret = agent_update(a, &out, &e);
+		activated = activated || out.activated;
+	}
 	/* Whenever it did not activate anything (current, held, paused, Hydra
 	 * away), the build the profile is on is activated: a oneshot run at
 	 * boot leaves the service set up, as the polling agent's start does. */
-	if (!out.activated && ret != HAIL_E_NIX && ret != HAIL_E_INTERRUPTED &&
+	if (!activated && ret != HAIL_E_NIX && ret != HAIL_E_INTERRUPTED &&
 	    ret != HAIL_E_BUSY && access(a->paths.profile, F_OK) == 0)
 		act_ret = act_activate_current(a, a->set->switch_timeout_s +
 					       a->set->activation_timeout_s, &why);
@@ -376,23 +424,6 @@ static unsigned next_delay_s(const struct agent *a)
 	return delay + (splay ? arc4random_uniform(splay + 1) : 0);
 }
 
-/* Sleeps until the deadline, SIGTERM/SIGINT or SIGHUP, pinging systemd's
- * watchdog on the way. */
-static void sleep_until(long long deadline_ms)
-{
-	for (;;) {
-		long long left = deadline_ms - monotonic_ms();
-
-		if (left <= 0 || signals_stop_requested())
-			return;
-		if (signals_take_reload()) {
-			log_info("SIGHUP: polling now");
-			return;
-		}
-		signals_wait(left);
-	}
-}
-
 /* hail 0.2 does this too: the machine may have booted into a state the
  * service is not set up for. Its failure does not stop us. An unfinished
  * step in the journal is left to the first poll, which finishes it. */
@@ -400,7 +431,10 @@ static void startup_activation(struct agent *a)
 {
 	struct hail_errbuf e = { "" };
 
-	if (a->st.journal.phase != PHASE_IDLE || access(a->paths.profile, F_OK) < 0)
+	/* a build under a contact check was activated: once more is as for
+	 * any other (act_activate_current does not make it good) */
+	if ((a->st.journal.phase != PHASE_IDLE && !confirming(a)) ||
+	    access(a->paths.profile, F_OK) < 0)
 		return;
 	notify_status(false, "activating the build the profile is on");
 	if (act_activate_current(a, 0, &e) < 0)
@@ -440,9 +474,14 @@ int agent_run_polling(struct agent *a)
 		else
 			a->failures = 0;
 		delay = next_delay_s(a);
-		if (ret == 0 && out.action == ACTION_WAIT && out.wake_at > time(NULL) &&
-		    out.wake_at - time(NULL) < (time_t)delay)
-			delay = (unsigned)(out.wake_at - time(NULL));   /* wake for the turn */
+		if (out.wake_at) {
+			/* wake for the rollout's turn, or to ask Hydra again
+			 * while a contact check runs (whatever this poll's error) */
+			time_t left = out.wake_at - time(NULL);
+
+			if (left < (time_t)delay)
+				delay = left > 0 ? (unsigned)left : 0;
+		}
 		if (ret < 0 && ret != HAIL_E_NO_SPACE) {   /* that one says so once */
 			period_format(delay, period, sizeof(period));
 			log_msg(ret == HAIL_E_BUSY ? LOG_INFO : LOG_ERR, 0, "%s; next poll in %s",

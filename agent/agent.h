@@ -75,6 +75,7 @@ struct agent {
 	} state_file;
 	enum gc_mode gc;                /* --gc */
 	bool netrc_warned;
+	char reboot_said[256];          /* the reboot plan's reason last logged */
 	unsigned failures;              /* polls failed in a row */
 };
 

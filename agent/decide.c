@@ -15,11 +15,21 @@ static const char *const action_names[ACTION_COUNT] = {
 	[ACTION_ACTIVATE] = "activate",
 	[ACTION_ROLL_BACK] = "roll back",
 	[ACTION_WAIT] = "wait",
+	[ACTION_CONFIRM] = "confirm",
+	[ACTION_BLAME] = "blame",
+	[ACTION_OUTAGE] = "outage",
 };
 
 const char *action_name(enum action a)
 {
 	return (unsigned)a < ACTION_COUNT ? action_names[a] : "?";
+}
+
+unsigned contact_poll_s(unsigned contact_timeout_s)
+{
+	unsigned s = contact_timeout_s / 5;
+
+	return s < 1 ? 1 : s > 5 ? 5 : s;
 }
 
 static bool same(const char *a, const char *b)
@@ -83,9 +93,66 @@ static void event(struct decision *d, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Rule 1, after a switch with contact-timeout: the build is on the profile
+ * and activated, and Hydra must answer before the deadline. Any answer
+ * confirms it; none rolls it back, and then the answers tell whether it was
+ * the build (they come back) or an outage (they do not). */
+static void confirm_contact(const struct decide_rules *rules, const struct poll_facts *f,
+			    const struct journal *j, struct decision *d)
+{
+	bool after_rollback = j->phase == PHASE_CONFIRMING_ROLLBACK;
+	const struct build_ref *suspect = after_rollback ? &j->from : &j->to;
+	time_t next = f->now + (time_t)contact_poll_s(rules->contact_timeout_s);
+	char when[32];
+
+	d->target = ref_of(j->to.id, f->cur_generation, f->cur_path);
+	d->from = j->from;
+	d->mode = following(f);
+	if (f->hydra_answered) {
+		if (!after_rollback) {
+			d->action = ACTION_CONFIRM;
+			say(d, LOG_INFO, "Hydra answered after build %" PRIu64 " was activated: "
+			    "contact confirmed", suspect->id);
+		} else {
+			d->action = ACTION_BLAME;
+			d->mode = MODE_HELD_FAILED;
+			say(d, LOG_ERR, "Hydra answered again after the rollback from build %"
+			    PRIu64 " to generation %ld: build %" PRIu64 " cut this machine off, "
+			    "and it is not tried again until Hydra offers another build (or "
+			    "--retry-failed)", suspect->id, j->to.generation, suspect->id);
+		}
+	} else if (f->now >= j->until && !after_rollback && j->from.path && j->from.generation > 0) {
+		d->action = ACTION_ROLL_BACK;
+		d->lost_contact = true;
+		d->target = j->from;
+		d->from = j->to;
+		d->mode = MODE_CONFIRMING;
+		say(d, LOG_ERR, "no answer from Hydra since build %" PRIu64 " was activated "
+		    "(contact-timeout %us): rolling back to generation %ld", suspect->id,
+		    rules->contact_timeout_s, j->from.generation);
+	} else if (f->now >= j->until && after_rollback) {
+		d->action = ACTION_OUTAGE;
+		say(d, LOG_WARNING, "no answer from Hydra after the rollback either: an outage, "
+		    "not build %" PRIu64 "; it is taken again once Hydra answers", suspect->id);
+	} else if (f->now >= j->until) {
+		/* nothing to go back to: what it has is as good as it gets */
+		d->action = ACTION_CONFIRM;
+		say(d, LOG_WARNING, "no answer from Hydra since build %" PRIu64 " was activated, "
+		    "and no earlier generation to go back to: keeping it", suspect->id);
+	} else {
+		d->action = ACTION_WAIT;
+		d->mode = MODE_CONFIRMING;
+		d->wake_at = next < j->until ? next : j->until;
+		rfc3339_format(j->until, when, sizeof(when));
+		say(d, LOG_INFO, "waiting for Hydra to answer %s build %" PRIu64 " (until %s)",
+		    after_rollback ? "after the rollback from" : "since the activation of",
+		    suspect->id, when);
+	}
+}
+
 /* Rule 1: an unfinished step. Returns true when it decided. */
-static bool resume_journal(const struct agent_state *st, const struct poll_facts *f,
-			   struct decision *d)
+static bool resume_journal(const struct decide_rules *rules, const struct agent_state *st,
+			   const struct poll_facts *f, struct decision *d)
 {
 	const struct journal *j = &st->journal;
 
@@ -123,6 +190,16 @@ static bool resume_journal(const struct agent_state *st, const struct poll_facts
 		d->action = ACTION_ROLL_BACK;
 		say(d, LOG_WARNING, "a rollback to generation %ld did not finish: finishing it",
 		    j->to.generation);
+		d->lost_contact = j->lost_contact;
+		break;
+	case PHASE_CONFIRMING:
+	case PHASE_CONFIRMING_ROLLBACK:
+		if (!same(f->cur_path, j->to.path)) {
+			/* someone moved the profile since: theirs to answer for */
+			d->drop_journal = true;
+			return false;
+		}
+		confirm_contact(rules, f, j, d);
 		break;
 	}
 	d->resume = true;
@@ -186,7 +263,7 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 	d->action = ACTION_NONE;
 	d->mode = st->mode;
 	d->level = LOG_INFO;
-	if (resume_journal(st, f, d))
+	if (resume_journal(rules, st, f, d))
 		return;
 	if (target_path)
 		d->target = ref_of(target_id, 0, target_path);

@@ -5,7 +5,10 @@
  * No I/O, no globals, no clock: tests/unit/test_decide.c holds the table of
  * situations and what each one decides. The rules, in order (README,
  * "Rollbacks, holds and failed builds"):
- *   1. an unfinished step in the journal is finished first;
+ *   1. an unfinished step in the journal is finished first; after a switch
+ *      with contact-timeout, Hydra must answer before a deadline, else the
+ *      switch is rolled back (and the build blamed only when the rollback
+ *      brings the answers back);
  *   2. a hold file holds, until removed or released by a newer build; a
  *      profile found switched by someone else gets one;
  *   3. without an answer from Hydra (or for the pin) nothing is adopted;
@@ -40,7 +43,8 @@ struct poll_facts {
 	time_t now;
 	const char *cur_path;           /* where the profile points; NULL: no profile */
 	long cur_generation;            /* 0: unknown */
-	bool latest_known;              /* Hydra answered this poll */
+	bool latest_known;              /* Hydra told the latest build this poll */
+	bool hydra_answered;            /* Hydra sent any HTTP answer (even 401 or 404) */
 	uint64_t latest_id;
 	const char *latest_path;
 	int64_t latest_stoptime;        /* when it finished; else when hail saw it */
@@ -57,6 +61,7 @@ struct decide_rules {
 	const char *identity;           /* for the rollout offset */
 	const char *profile;            /* for the reasons */
 	const char *hold_path;
+	unsigned contact_timeout_s;     /* 0: no contact check after a switch */
 };
 
 enum action {
@@ -65,6 +70,9 @@ enum action {
 	ACTION_ACTIVATE,                /* activate the build the profile is on */
 	ACTION_ROLL_BACK,               /* to the target generation, then activate */
 	ACTION_WAIT,                    /* as NONE, waking at wake_at */
+	ACTION_CONFIRM,                 /* Hydra answered after the switch: the build is good */
+	ACTION_BLAME,                   /* it answered after the rollback: the build cut it off */
+	ACTION_OUTAGE,                  /* no answer after the rollback either: not the build */
 	ACTION_COUNT
 };
 
@@ -80,6 +88,7 @@ struct decision {
 	bool drop_journal;              /* the journal's step never happened: forget it */
 	bool adopt;                     /* the profile as it is becomes the baseline */
 	bool downgrade;                 /* the target is older than the profile's build */
+	bool lost_contact;              /* ROLL_BACK: Hydra did not answer the new build */
 	enum hold_change hold;
 	uint64_t hold_until;            /* HOLD_WRITE */
 	time_t wake_at;                 /* ACTION_WAIT */
@@ -93,6 +102,10 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 	    const struct poll_facts *f, struct decision *d);
 
 const char *action_name(enum action a);
+
+/* How often hail asks Hydra while it waits for an answer after a switch:
+ * a fifth of the period, at least every second, at most every 5 s. */
+unsigned contact_poll_s(unsigned contact_timeout_s);
 
 /* The id hail knows for the profile's current path: from its generation
  * records, else Hydra's latest or the pin when the path is theirs; 0 when

@@ -7,7 +7,7 @@
 #include "fileio.h"
 #include "mode.h"
 
-#define METRICS_MAX 8192
+#define METRICS_MAX 16384
 
 struct out {
 	char *buf;
@@ -122,6 +122,23 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	     "and was started again.");
 	put(&o, "hail_fetcher_restarts_total{profile=\"%s\"} %lu\n", p,
 	    s->counters.fetcher_restarts);
+	head(&o, "hail_contact_check", "gauge",
+	     "1 while hail waits for Hydra to answer after a switch (contact-timeout), 2 after "
+	     "a rollback for lost contact.");
+	put(&o, "hail_contact_check{profile=\"%s\"} %d\n", p,
+	    s->journal.phase == PHASE_CONFIRMING ? 1 :
+	    s->journal.phase == PHASE_CONFIRMING_ROLLBACK ? 2 : 0);
+	head(&o, "hail_contact_rollbacks_total", "counter",
+	     "Rollbacks because Hydra did not answer within contact-timeout of a switch.");
+	put(&o, "hail_contact_rollbacks_total{profile=\"%s\"} %lu\n", p,
+	    s->counters.contact_rollbacks);
+	head(&o, "hail_reboot_required", "gauge",
+	     "1 while the build the profile is on says it takes full effect only after a reboot.");
+	put(&o, "hail_reboot_required{profile=\"%s\"} %d\n", p,
+	    ref_is(&s->reboot.required, s->on.path));
+	head(&o, "hail_reboots_requested_total", "counter", "Times hail ran the reboot-command.");
+	put(&o, "hail_reboots_requested_total{profile=\"%s\"} %lu\n", p,
+	    s->counters.reboots_requested);
 	head(&o, "hail_paused", "gauge", "1 while a tag or the fleet's SSM parameter pauses hail.");
 	put(&o, "hail_paused{profile=\"%s\"} %d\n", p, s->paused);
 	head(&o, "hail_pinned_build_id", "gauge", "The build hail is pinned to (0: not pinned).");

@@ -11,6 +11,7 @@ static const char *const mode_names[MODE_COUNT] = {
 	[MODE_HELD_FAILED] = "held: failed build",
 	[MODE_WAITING_ROLLOUT] = "waiting: rollout",
 	[MODE_WAITING_DISK] = "waiting: disk space",
+	[MODE_CONFIRMING] = "confirming: contact",
 };
 
 static const char *const phase_names[PHASE_COUNT] = {
@@ -18,6 +19,8 @@ static const char *const phase_names[PHASE_COUNT] = {
 	[PHASE_SWITCHING] = "switching",
 	[PHASE_ACTIVATING] = "activating",
 	[PHASE_ROLLING_BACK] = "rolling-back",
+	[PHASE_CONFIRMING] = "confirming",
+	[PHASE_CONFIRMING_ROLLBACK] = "confirming-rollback",
 };
 
 const char *mode_name(enum agent_mode m)

@@ -15,6 +15,7 @@ enum agent_mode {
 	MODE_HELD_FAILED,       /* the target failed to activate before */
 	MODE_WAITING_ROLLOUT,   /* the target waits for this machine's turn */
 	MODE_WAITING_DISK,      /* the target does not fit on the store's disk */
+	MODE_CONFIRMING,        /* after a switch: waiting for Hydra to answer (contact-timeout) */
 	MODE_COUNT
 };
 
@@ -23,11 +24,14 @@ enum agent_phase {
 	PHASE_SWITCHING,        /* nix-env --set to the journal's build is under way */
 	PHASE_ACTIVATING,       /* the profile is on the build; its activation is due */
 	PHASE_ROLLING_BACK,     /* back to the journal's generation, then its activation */
+	PHASE_CONFIRMING,       /* the build is activated: Hydra must answer before the deadline */
+	PHASE_CONFIRMING_ROLLBACK,      /* rolled back for lost contact: does Hydra answer now? */
 	PHASE_COUNT
 };
 
 /* "following", "pinned", "paused", "held: manual switch", "held: hold file",
- * "held: failed build", "waiting: rollout". */
+ * "held: failed build", "waiting: rollout", "waiting: disk space",
+ * "confirming: contact". */
 const char *mode_name(enum agent_mode m);
 
 /* The mode a name stands for; MODE_FOLLOWING for an unknown one. */
@@ -39,7 +43,8 @@ bool mode_is_hold(enum agent_mode m);
 /* Any "held: ..." mode: hail_held in the metrics. */
 bool mode_is_held(enum agent_mode m);
 
-/* "idle", "switching", "activating", "rolling-back". */
+/* "idle", "switching", "activating", "rolling-back", "confirming",
+ * "confirming-rollback". */
 const char *phase_name(enum agent_phase p);
 enum agent_phase phase_from_name(const char *name);
 

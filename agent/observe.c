@@ -157,8 +157,12 @@ int observe(struct agent *a, struct hail_errbuf *e)
 	observation_clear(o);
 	f->now = time(NULL);
 	ret = check_netrc(a, &why);
-	if (ret == 0)
+	if (ret == 0) {
 		ret = observe_latest(a, &why);
+		/* an answer, even a refusal, proves the way to Hydra works */
+		f->hydra_answered = ret == 0 || ret == HAIL_E_HTTP || ret == HAIL_E_PROTOCOL ||
+			ret == HAIL_E_NOT_FOUND;
+	}
 	note_error(o, ret, &why);
 	if (ret == 0) {
 		f->latest_known = true;

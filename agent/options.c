@@ -19,12 +19,13 @@ enum arg_type {
 	ARG_PERIOD,     /* see period.h; in a config file also a number of minutes */
 	ARG_COUNT,      /* a whole number in 1..COUNT_MAX; in a config file also a string */
 	ARG_SIZE,       /* bytes, or with a K, M or G suffix; in a config file also a number */
+	ARG_WINDOW,     /* HH:MM-HH:MM, UTC (window.h) */
 	ARG_ACTION      /* --help, --version: command line only */
 };
 
 #define COUNT_MAX KEEP_GENERATIONS_MAX
 
-_Static_assert(OPT_COUNT <= 32, "settings.given has a bit per option");
+_Static_assert(OPT_COUNT <= 64, "settings.given has a bit per option");
 
 struct opt_def {
 	const char *name;
@@ -44,6 +45,8 @@ static const struct opt_def opt_table[] = {
 	  "also trust the CAs in FILE (PEM) for Hydra, beside the system's" },
 	{ "config", ARG_STRING, OPT_CONFIG, "FILE",
 	  "read settings from a JSON object whose keys are these long flags" },
+	{ "contact-timeout", ARG_PERIOD, OPT_CONTACT_TIMEOUT, "PERIOD",
+	  "after a switch, roll back unless Hydra answers within PERIOD; default off" },
 	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
 	  "read the fleet's pause and pin from this SSM parameter every poll" },
 	{ "fetcher-user", ARG_STRING, OPT_FETCHER_USER, "USER",
@@ -77,6 +80,10 @@ static const struct opt_def opt_table[] = {
 	  "time between polls: minutes, or 30s, 5m, 1h; default 5" },
 	{ "profile", ARG_STRING, OPT_PROFILE, "PROFILE",
 	  "a name under /nix/var/nix/profiles, or an absolute path" },
+	{ "reboot-command", ARG_STRING, OPT_REBOOT_COMMAND, "PATH",
+	  "run PATH (no arguments) to reboot; default systemctl reboot" },
+	{ "reboot-window", ARG_WINDOW, OPT_REBOOT_WINDOW, "HH:MM-HH:MM",
+	  "reboot in this daily UTC window when a build's bin/reboot-required says so" },
 	{ "retry-failed", ARG_NONE, OPT_RETRY_FAILED, NULL,
 	  "forget the builds whose activation failed, and try them again" },
 	{ "rollout-window", ARG_PERIOD, OPT_ROLLOUT_WINDOW, "PERIOD",
@@ -139,6 +146,7 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	case OPT_SWITCH_TIMEOUT: return &s->switch_timeout_s;
 	case OPT_HEALTH_CHECK_TIMEOUT: return &s->health_check_timeout_s;
 	case OPT_ROLLOUT_WINDOW: return &s->rollout_window_s;
+	case OPT_CONTACT_TIMEOUT: return &s->contact_timeout_s;
 	default: return NULL;
 	}
 }
@@ -168,6 +176,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_INSTANCE_ID: return &s->instance_id;
 	case OPT_FETCHER_USER: return &s->fetcher_user;
 	case OPT_GC: return &s->gc;
+	case OPT_REBOOT_COMMAND: return &s->reboot_command;
 	default: return NULL;
 	}
 }
@@ -204,6 +213,12 @@ static int set_string(struct settings *s, const struct opt_def *o, const char *v
 			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a size (bytes, or a number "
 					 "with K, M or G)", src, escaped);
 		}
+	} else if (o->type == ARG_WINDOW) {
+		if (window_parse(value, &s->reboot_window) < 0) {
+			str_escape(escaped, sizeof(escaped), value, strlen(value));
+			return hail_fail(e, HAIL_E_USAGE, "%s '%s': not a daily window HH:MM-HH:MM "
+					 "(UTC; its ends differ)", src, escaped);
+		}
 	} else if (o->type == ARG_COUNT) {
 		unsigned long long n;
 
@@ -225,7 +240,7 @@ static int set_string(struct settings *s, const struct opt_def *o, const char *v
 		free(*field);
 		*field = copy;
 	}
-	s->given |= 1u << o->id;
+	s->given |= OPT_BIT(o->id);
 	return 0;
 }
 
@@ -265,7 +280,7 @@ static int parse_argv(struct settings *s, int argc, char **argv, struct hail_err
 			if (eq)
 				return hail_fail(e, HAIL_E_USAGE, "%s takes no value", src);
 			*bool_field(s, o->id) = true;
-			s->given |= 1u << o->id;
+			s->given |= OPT_BIT(o->id);
 			continue;
 		}
 		if (eq)
@@ -288,7 +303,7 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 		if (!cJSON_IsBool(v))
 			return hail_fail(e, HAIL_E_USAGE, "%s: must be true or false", src);
 		*bool_field(s, o->id) = cJSON_IsTrue(v);
-		s->given |= 1u << o->id;
+		s->given |= OPT_BIT(o->id);
 		return 0;
 	case ARG_PERIOD:
 		if (cJSON_IsNumber(v)) {
@@ -299,12 +314,13 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number of minutes "
 						 "in range", src, d);
 			*period_field(s, o->id) = (unsigned)d * 60;
-			s->given |= 1u << o->id;
+			s->given |= OPT_BIT(o->id);
 			return 0;
 		}
 		/* fall through */
 	case ARG_STRING:
 	case ARG_SIZE:
+	case ARG_WINDOW:
 	case ARG_COUNT:
 		if (o->type == ARG_SIZE && cJSON_IsNumber(v)) {
 			double d = v->valuedouble;
@@ -313,7 +329,7 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number of bytes",
 						 src, d);
 			s->min_free_after = (unsigned long long)d;
-			s->given |= 1u << o->id;
+			s->given |= OPT_BIT(o->id);
 			return 0;
 		}
 		if (o->type == ARG_COUNT && cJSON_IsNumber(v)) {
@@ -323,7 +339,7 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 				return hail_fail(e, HAIL_E_USAGE, "%s: %g is not a whole number from "
 						 "1 to %d", src, d, COUNT_MAX);
 			*count_field(s, o->id) = (unsigned)d;
-			s->given |= 1u << o->id;
+			s->given |= OPT_BIT(o->id);
 			return 0;
 		}
 		if (!cJSON_IsString(v))
@@ -337,10 +353,12 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 
 /* What a fleet file may set: what all agents on one machine share, and
  * nothing that chooses what an agent deploys. */
-#define FLEET_KEYS ((1u << OPT_AWS_ENDPOINT_URL) | (1u << OPT_CONTROL_SSM_PARAMETER) | \
-		    (1u << OPT_IMDS_ENDPOINT) | (1u << OPT_INSTANCE_ID) | \
-		    (1u << OPT_ROLLOUT_WINDOW) | (1u << OPT_KEEP_GENERATIONS) | \
-		    (1u << OPT_GC) | (1u << OPT_MIN_FREE_AFTER))
+#define FLEET_KEYS (OPT_BIT(OPT_AWS_ENDPOINT_URL) | OPT_BIT(OPT_CONTROL_SSM_PARAMETER) | \
+		    OPT_BIT(OPT_IMDS_ENDPOINT) | OPT_BIT(OPT_INSTANCE_ID) | \
+		    OPT_BIT(OPT_ROLLOUT_WINDOW) | OPT_BIT(OPT_KEEP_GENERATIONS) | \
+		    OPT_BIT(OPT_GC) | OPT_BIT(OPT_MIN_FREE_AFTER) | \
+		    OPT_BIT(OPT_CONTACT_TIMEOUT) | OPT_BIT(OPT_REBOOT_WINDOW) | \
+		    OPT_BIT(OPT_REBOOT_COMMAND))
 
 /* The config and the fleet file's reader; fleet limits it to FLEET_KEYS. */
 static int read_json(struct settings *s, bool fleet, const char *name, const char *text,
@@ -366,12 +384,13 @@ static int read_json(struct settings *s, bool fleet, const char *name, const cha
 		char key[64], src[256];
 
 		str_escape(key, sizeof(key), item->string, strlen(item->string));
-		if (o && fleet && !(FLEET_KEYS & (1u << o->id))) {
+		if (o && fleet && !(FLEET_KEYS & (OPT_BIT(o->id)))) {
 			/* refused even when given elsewhere: a file that tries
 			 * to set a job or a profile is not the bootstrap's */
 			ret = hail_fail(e, HAIL_E_USAGE, "fleet file %s: key %s: not a fleet setting "
 					"(only rollout-window, control-ssm-parameter, aws-endpoint-url, "
-					"imds-endpoint and instance-id)", fname, key);
+					"imds-endpoint, instance-id, keep-generations, gc, min-free-after, "
+					"contact-timeout, reboot-window and reboot-command)", fname, key);
 			goto out;
 		}
 		if (!o || o->type == ARG_ACTION || o->id == OPT_CONFIG) {
@@ -379,7 +398,7 @@ static int read_json(struct settings *s, bool fleet, const char *name, const cha
 			log_warning("%s %s: unknown key '%s' ignored", kind, fname, key);
 			continue;
 		}
-		if (s->given & (1u << o->id))
+		if (s->given & (OPT_BIT(o->id)))
 			continue;       /* the command line (and the config file) win */
 		snprintf(src, sizeof(src), "%s %s: key %s", kind, fname, key);
 		ret = set_from_json(s, o, item, src, e);
@@ -450,15 +469,15 @@ out:
 
 static int fill_defaults(struct settings *s, struct hail_errbuf *e)
 {
-	if (!(s->given & (1u << OPT_POLL_PERIOD)))
+	if (!(s->given & OPT_BIT(OPT_POLL_PERIOD)))
 		s->poll_period_s = DEFAULT_POLL_PERIOD_S;
-	if (!(s->given & (1u << OPT_ACTIVATION_TIMEOUT)))
+	if (!(s->given & OPT_BIT(OPT_ACTIVATION_TIMEOUT)))
 		s->activation_timeout_s = DEFAULT_ACTIVATION_TIMEOUT_S;
-	if (!(s->given & (1u << OPT_SWITCH_TIMEOUT)))
+	if (!(s->given & OPT_BIT(OPT_SWITCH_TIMEOUT)))
 		s->switch_timeout_s = DEFAULT_SWITCH_TIMEOUT_S;
-	if (!(s->given & (1u << OPT_HTTP_TIMEOUT)))
+	if (!(s->given & OPT_BIT(OPT_HTTP_TIMEOUT)))
 		s->http_timeout_s = DEFAULT_HTTP_TIMEOUT_S;
-	if (!(s->given & (1u << OPT_HEALTH_CHECK_TIMEOUT)))
+	if (!(s->given & OPT_BIT(OPT_HEALTH_CHECK_TIMEOUT)))
 		s->health_check_timeout_s = DEFAULT_HEALTH_CHECK_TIMEOUT_S;
 	if (!s->state_dir) {
 		s->state_dir = strdup(DEFAULT_STATE_DIR);
@@ -482,22 +501,22 @@ int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf 
 	ret = parse_argv(s, argc, argv, e);
 	if (ret < 0 || s->help || s->version)
 		return ret;
-	cli_oneshot = s->given & (1u << OPT_ONESHOT);
-	cli_period = s->given & (1u << OPT_POLL_PERIOD);
+	cli_oneshot = s->given & OPT_BIT(OPT_ONESHOT);
+	cli_period = s->given & OPT_BIT(OPT_POLL_PERIOD);
 	if (cli_oneshot && cli_period)
 		return hail_fail(e, HAIL_E_USAGE, "--oneshot and --poll-period exclude each other");
 	/* The bootstrap runs "--oneshot --config F" with a poll-period in F:
 	 * a mode chosen on the command line overrides the file's. */
 	if (cli_oneshot)
-		s->given |= 1u << OPT_POLL_PERIOD;
+		s->given |= OPT_BIT(OPT_POLL_PERIOD);
 	if (cli_period)
-		s->given |= 1u << OPT_ONESHOT;
+		s->given |= OPT_BIT(OPT_ONESHOT);
 	if (s->config_file) {
 		ret = read_settings_file(s, s->config_file, false, e);
 		if (ret < 0)
 			return ret;
 		if (!cli_oneshot && !cli_period && s->oneshot &&
-		    (s->given & (1u << OPT_POLL_PERIOD)))
+		    (s->given & OPT_BIT(OPT_POLL_PERIOD)))
 			return hail_fail(e, HAIL_E_USAGE, "config file: oneshot and poll-period "
 					 "exclude each other");
 	}
@@ -508,9 +527,9 @@ int settings_load(struct settings *s, int argc, char **argv, struct hail_errbuf 
 			return ret;
 	}
 	if (cli_oneshot)
-		s->given &= ~(1u << OPT_POLL_PERIOD);
+		s->given &= ~OPT_BIT(OPT_POLL_PERIOD);
 	if (cli_period)
-		s->given &= ~(1u << OPT_ONESHOT);
+		s->given &= ~OPT_BIT(OPT_ONESHOT);
 	if (!s->profile)
 		return hail_fail(e, HAIL_E_USAGE, "--profile is required");
 	if (!s->job_uri)
@@ -533,6 +552,7 @@ void settings_free(struct settings *s)
 	free(s->imds_endpoint);
 	free(s->fetcher_user);
 	free(s->gc);
+	free(s->reboot_command);
 	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

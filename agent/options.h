@@ -9,8 +9,10 @@
 #define HAIL_OPTIONS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "error.h"
+#include "window.h"
 
 #define HAIL_VERSION "0.3.0"
 
@@ -28,6 +30,7 @@ enum opt_id {
 	OPT_AWS_ENDPOINT_URL,
 	OPT_CA_FILE,
 	OPT_CONFIG,
+	OPT_CONTACT_TIMEOUT,
 	OPT_CONTROL_SSM_PARAMETER,
 	OPT_FETCHER_USER,
 	OPT_FLEET_FILE,
@@ -45,6 +48,8 @@ enum opt_id {
 	OPT_ONESHOT,
 	OPT_POLL_PERIOD,
 	OPT_PROFILE,
+	OPT_REBOOT_COMMAND,
+	OPT_REBOOT_WINDOW,
 	OPT_RETRY_FAILED,
 	OPT_ROLLOUT_WINDOW,
 	OPT_STATE_DIR,
@@ -54,6 +59,8 @@ enum opt_id {
 	OPT_WAIT_FOR_EVAL,
 	OPT_COUNT
 };
+
+#define OPT_BIT(id) ((uint64_t)1 << (id))
 
 struct settings {
 	char *profile;          /* owned; a name or an absolute path */
@@ -78,13 +85,16 @@ struct settings {
 	unsigned keep_generations;      /* 0: keep all */
 	unsigned long long min_free_after;      /* bytes; see given for the default */
 	char *gc;               /* owned, or NULL: "off" (disk.h) */
+	unsigned contact_timeout_s;     /* 0: no check that Hydra answers after a switch */
+	struct daily_window reboot_window;      /* when given: reboot in it when a build asks */
+	char *reboot_command;   /* owned, or NULL: systemctl reboot */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;
 	bool wait_for_eval;
 	bool help;
 	bool version;
-	unsigned given;         /* bit (1u << opt_id) for each setting given */
+	uint64_t given;         /* OPT_BIT(opt_id) for each setting given */
 };
 
 /* Reads argv, then the config file it names (when any), then the fleet file
@@ -100,7 +110,7 @@ int settings_read_config_json(struct settings *s, const char *name, const char *
 /* Reads a fleet file's JSON text into s, leaving settings already given
  * alone. Only the fleet keys (rollout-window, control-ssm-parameter,
  * aws-endpoint-url, imds-endpoint, instance-id, keep-generations, gc,
- * min-free-after) are accepted: any other
+ * min-free-after, contact-timeout, reboot-window, reboot-command) are accepted: any other
  * setting there is HAIL_E_USAGE, so that the machine-wide file cannot move
  * an agent to another job or profile. Unknown keys are warned about and
  * ignored, as in a config file. Exposed for tests and fuzzing. */

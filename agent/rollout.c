@@ -46,6 +46,6 @@ int rollout_identity(const char *instance_id, char **identity, struct hail_errbu
 		free(*identity);
 		*identity = NULL;
 	}
-	return hail_fail(e, HAIL_E_USAGE, "rollout-window needs this machine's identity: give "
+	return hail_fail(e, HAIL_E_USAGE, "rollout-window and reboot-window need this machine's identity: give "
 			 "instance-id, or make %s", MACHINE_ID_FILE);
 }

@@ -46,6 +46,8 @@ void state_free(struct agent_state *s)
 	ref_clear(&s->on);
 	ref_clear(&s->baseline);
 	ref_clear(&s->good);
+	ref_clear(&s->reboot.required);
+	ref_clear(&s->reboot.requested);
 	for (unsigned i = 0; i < s->n_gens; i++)
 		ref_clear(&s->gens[i]);
 	free(s->latest_path);
@@ -63,6 +65,8 @@ int journal_set(struct agent_state *s, enum agent_phase phase, const struct buil
 	if (phase == PHASE_IDLE) {
 		ref_clear(&s->journal.to);
 		ref_clear(&s->journal.from);
+		s->journal.lost_contact = false;
+		s->journal.until = 0;
 	}
 	return 0;
 }
@@ -332,6 +336,10 @@ char *state_to_json(const struct agent_state *s)
 		jw_ref(&w, &s->journal.to);
 		jw_printf(&w, ", \"from\": ");
 		jw_ref(&w, &s->journal.from);
+		if (s->journal.lost_contact)
+			jw_printf(&w, ", \"cause\": \"lost-contact\"");
+		if (s->journal.until)
+			jw_printf(&w, ", \"until\": %lld", (long long)s->journal.until);
 		jw_printf(&w, "},\n");
 	}
 	jw_printf(&w, "\t\"generations\": [");
@@ -384,6 +392,22 @@ char *state_to_json(const struct agent_state *s)
 		jw_printf(&w, "\t\"disk\": {\"build-id\": %llu, \"needed\": %llu, \"free\": %llu},\n",
 			  (unsigned long long)s->disk_wait_id, (unsigned long long)s->disk_needed,
 			  (unsigned long long)s->disk_free);
+	if (s->reboot.required.path || s->reboot.requested.path) {
+		jw_printf(&w, "\t\"reboot\": {\"required\": ");
+		if (s->reboot.required.path)
+			jw_ref(&w, &s->reboot.required);
+		else
+			jw_printf(&w, "null");
+		jw_printf(&w, ", \"requested\": ");
+		if (s->reboot.requested.path)
+			jw_ref(&w, &s->reboot.requested);
+		else
+			jw_printf(&w, "null");
+		jw_printf(&w, ", \"boot-id\": ");
+		jw_string(&w, s->reboot.boot_id);
+		jw_printf(&w, ", \"requested-at\": %lld, \"loop-warned\": %s},\n",
+			  (long long)s->reboot.requested_at, s->reboot.loop_warned ? "true" : "false");
+	}
 	jw_printf(&w, "\t\"failed\": [");
 	for (unsigned i = 0; i < s->n_failed; i++) {
 		jw_printf(&w, "%s{\"build-id\": %llu, \"store-path\": ", i ? ", " : "",
@@ -399,9 +423,11 @@ char *state_to_json(const struct agent_state *s)
 		}
 	jw_printf(&w, "}, \"activations-ok\": %lu, \"activations-failed\": %lu, "
 		  "\"activations-timed-out\": %lu, \"rollbacks\": %lu, \"health-checks-failed\": %lu, "
-		  "\"fetcher-restarts\": %lu, \"gc-freed-bytes\": %llu}\n}", c->activations_ok,
+		  "\"fetcher-restarts\": %lu, \"gc-freed-bytes\": %llu, \"contact-rollbacks\": %lu, "
+		  "\"reboots-requested\": %lu}\n}", c->activations_ok,
 		  c->activations_failed, c->activations_timed_out, c->rollbacks,
-		  c->health_checks_failed, c->fetcher_restarts, c->gc_freed_bytes);
+		  c->health_checks_failed, c->fetcher_restarts, c->gc_freed_bytes,
+		  c->contact_rollbacks, c->reboots_requested);
 	if (w.oom) {
 		free(w.buf);
 		return NULL;
@@ -503,6 +529,8 @@ static int read_journal(const cJSON *o, struct agent_state *s)
 		ret = read_ref(cJSON_GetObjectItemCaseSensitive(j, "to"), &s->journal.to);
 		if (ret == 0)
 			ret = read_ref(cJSON_GetObjectItemCaseSensitive(j, "from"), &s->journal.from);
+		s->journal.lost_contact = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "cause"));
+		s->journal.until = (time_t)num(j, "until");
 		if (!s->journal.to.path)
 			s->journal.phase = PHASE_IDLE;      /* nothing to finish */
 	} else if (old) {
@@ -519,6 +547,21 @@ static int read_journal(const cJSON *o, struct agent_state *s)
 		ret = ref_copy(&s->good, &s->on);
 	/* no generation record from it: hail 0.3 could note a wrong id after
 	 * a rollback, and an id is kept only where it is known */
+	return ret;
+}
+
+static int read_reboot(const cJSON *o, struct agent_state *s)
+{
+	int ret;
+
+	if (!o)
+		return 0;
+	ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "required"), &s->reboot.required);
+	if (ret == 0)
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "requested"), &s->reboot.requested);
+	copy_string(s->reboot.boot_id, sizeof(s->reboot.boot_id), o, "boot-id");
+	s->reboot.requested_at = (time_t)num(o, "requested-at");
+	s->reboot.loop_warned = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "loop-warned"));
 	return ret;
 }
 
@@ -568,6 +611,8 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	read_control(o, s);
 	if (ret == 0)
 		ret = read_journal(o, s);
+	if (ret == 0)
+		ret = read_reboot(cJSON_GetObjectItemCaseSensitive(o, "reboot"), s);
 	failed = cJSON_GetObjectItemCaseSensitive(o, "failed");
 	cJSON_ArrayForEach(f, failed) {
 		char *p = path_or_null(f, "store-path");
@@ -587,6 +632,8 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->counters.health_checks_failed = (unsigned long)num(c, "health-checks-failed");
 	s->counters.fetcher_restarts = (unsigned long)num(c, "fetcher-restarts");
 	s->counters.gc_freed_bytes = (unsigned long long)num(c, "gc-freed-bytes");
+	s->counters.contact_rollbacks = (unsigned long)num(c, "contact-rollbacks");
+	s->counters.reboots_requested = (unsigned long)num(c, "reboots-requested");
 	cJSON_Delete(o);
 	if (ret < 0) {
 		state_free(s);

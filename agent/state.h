@@ -34,8 +34,21 @@ struct build_ref {
 
 struct journal {
 	enum agent_phase phase;
-	struct build_ref to;    /* switching to, activating, or rolling back to */
-	struct build_ref from;  /* what the profile was on before: the way back */
+	struct build_ref to;    /* switching to, activating, rolling back to, or confirming */
+	struct build_ref from;  /* what the profile was on before: the way back (the
+				 * build under suspicion, after a rollback for lost contact) */
+	bool lost_contact;      /* ROLLING_BACK: because Hydra stopped answering */
+	time_t until;           /* CONFIRMING*: Hydra must answer before this time */
+};
+
+/* Reboots a build asks for (bin/reboot-required), and the one hail asked
+ * for, kept so that it never asks twice for one build. */
+struct reboot_record {
+	struct build_ref required;      /* its bin/reboot-required said 0; path NULL: none */
+	struct build_ref requested;     /* the reboot-command was run for it ... */
+	char boot_id[40];               /* ... in this boot */
+	time_t requested_at;
+	bool loop_warned;               /* "still required after its reboot" was said */
 };
 
 /* What one source of outside control said last (instance tags, the fleet's
@@ -60,6 +73,8 @@ struct state_counters {
 	unsigned long rollbacks;
 	unsigned long health_checks_failed;
 	unsigned long fetcher_restarts;
+	unsigned long contact_rollbacks;        /* rollbacks because Hydra stopped answering */
+	unsigned long reboots_requested;
 	unsigned long long gc_freed_bytes;      /* by the garbage collection hail started */
 };
 
@@ -97,6 +112,7 @@ struct agent_state {
 	uint64_t disk_free;             /* what the store's file system had free */
 	struct failed_build failed[STATE_FAILED_MAX];
 	unsigned n_failed;
+	struct reboot_record reboot;
 	struct state_counters counters;
 };
 
@@ -116,7 +132,8 @@ int ref_set(struct build_ref *dst, uint64_t id, long generation, const char *pat
 void ref_clear(struct build_ref *r);
 bool ref_is(const struct build_ref *r, const char *path);
 
-/* Moves the journal to phase; to/from are copied (NULL: keep). */
+/* Moves the journal to phase; to/from are copied (NULL: keep). Idle
+ * clears it all, lost_contact and until too. */
 int journal_set(struct agent_state *s, enum agent_phase phase, const struct build_ref *to,
 		const struct build_ref *from);
 

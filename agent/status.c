@@ -57,9 +57,25 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 		       s->good.generation, s->good.path);
 	else if (!s->good.path && s->on.path)
 		printf("  last known good: none (no activation of it has succeeded)\n");
-	if (s->journal.phase != PHASE_IDLE)
+	if (s->journal.phase == PHASE_CONFIRMING || s->journal.phase == PHASE_CONFIRMING_ROLLBACK) {
+		format_time(s->journal.until, when, sizeof(when));
+		printf("  contact check: %s build %" PRIu64 ", Hydra must answer by %s\n",
+		       s->journal.phase == PHASE_CONFIRMING ? "activated" : "rolled back from",
+		       s->journal.phase == PHASE_CONFIRMING ? s->journal.to.id : s->journal.from.id,
+		       when);
+	} else if (s->journal.phase != PHASE_IDLE) {
 		printf("  unfinished: %s %s (finished at the next poll)\n", phase_name(s->journal.phase),
 		       s->journal.to.path);
+	}
+	if (s->reboot.required.path && ref_is(&s->reboot.required, s->on.path)) {
+		printf("  reboot required: build %" PRIu64 " (its bin/reboot-required said so)\n",
+		       s->reboot.required.id);
+	}
+	if (s->reboot.requested.path) {
+		format_time(s->reboot.requested_at, when, sizeof(when));
+		printf("  reboot requested: %s for build %" PRIu64 " (boot %s)\n", when,
+		       s->reboot.requested.id, s->reboot.boot_id);
+	}
 	if (s->latest_path)
 		printf("  latest build: %" PRIu64 ": %s\n", s->latest_id, s->latest_path);
 	format_time(s->last_poll, when, sizeof(when));

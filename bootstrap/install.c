@@ -200,6 +200,17 @@ static int write_fleet(const struct install_paths *p, const struct boot_settings
 		cJSON_AddStringToObject(o, "gc", gc_mode_name(s->gc));
 	if (s->min_free_after_given)
 		cJSON_AddNumberToObject(o, "min-free-after", (double)s->min_free_after);
+	/* and so are its link to Hydra and its reboots */
+	if (s->contact_timeout_s) {
+		period_format(s->contact_timeout_s, period, sizeof(period));
+		cJSON_AddStringToObject(o, "contact-timeout", period);
+	}
+	if (s->reboot_window_given) {
+		window_format(&s->reboot_window, period, sizeof(period));
+		cJSON_AddStringToObject(o, "reboot-window", period);
+	}
+	if (s->reboot_command)
+		cJSON_AddStringToObject(o, "reboot-command", s->reboot_command);
 	if (s->aws_endpoint_url)
 		cJSON_AddStringToObject(o, "aws-endpoint-url", s->aws_endpoint_url);
 	/* the agent reads the pause and pin tags from the same IMDS */

@@ -157,6 +157,20 @@ static int set_string(char **dst, const char *src, const char *v, bool (*valid)(
 }
 
 
+/* The reboot-command: run without a shell, so a path, printable, no
+ * spaces (an argument would have to be a script's). */
+static bool command_path_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (v[0] != '/' || n > 1024)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (v[i] <= ' ' || v[i] > '~')
+			return false;
+	return true;
+}
+
 /* keep-generations (1..10000) and min-free-after (bytes, or with K, M or
  * G): a JSON number or a string, as the agent takes them. */
 static int set_disk_number(struct boot_settings *s, const cJSON *item, const char *src,
@@ -230,6 +244,19 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 	if (!strcmp(key, "lifecycle-heartbeat"))
 		return period_parse(v, &s->lifecycle_heartbeat_s) < 0 ?
 			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
+	if (!strcmp(key, "contact-timeout"))
+		return period_parse(v, &s->contact_timeout_s) < 0 ?
+			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
+	if (!strcmp(key, "reboot-window")) {
+		if (window_parse(v, &s->reboot_window) < 0)
+			return hail_fail(e, HAIL_E_USAGE, "%s: not a daily window HH:MM-HH:MM (UTC; "
+					 "its ends differ)", src);
+		s->reboot_window_given = true;
+		return 0;
+	}
+	if (!strcmp(key, "reboot-command"))
+		return set_string(&s->reboot_command, src, v, command_path_valid,
+				  "an absolute path", e);
 	return period_parse(v, &s->rollout_window_s) < 0 ?
 		hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
 }
@@ -237,9 +264,10 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 static bool is_fleet_key(const char *key)
 {
 	static const char *const keys[] = {
-		"autoscaling-group", "aws-endpoint-url", "control-ssm-parameter", "gc",
-		"keep-generations", "lifecycle-heartbeat", "lifecycle-hook", "min-free-after",
-		"netrc-ssm-parameter", "report-health", "rollout-window", NULL
+		"autoscaling-group", "aws-endpoint-url", "contact-timeout", "control-ssm-parameter",
+		"gc", "keep-generations", "lifecycle-heartbeat", "lifecycle-hook", "min-free-after",
+		"netrc-ssm-parameter", "reboot-command", "reboot-window", "report-health",
+		"rollout-window", NULL
 	};
 
 	for (const char *const *k = keys; *k; k++)
@@ -395,6 +423,7 @@ void boot_settings_free(struct boot_settings *s)
 	free(s->autoscaling_group);
 	free(s->aws_endpoint_url);
 	free(s->control_ssm_parameter);
+	free(s->reboot_command);
 	free(s->job_uri);
 	free(s->profile);
 	if (s->netrc) {

@@ -7,7 +7,8 @@
  * Fleet settings (README, "Fleets"): "netrc-ssm-parameter" (instead of
  * "netrc"), "lifecycle-hook", "autoscaling-group", "lifecycle-heartbeat",
  * "report-health", "aws-endpoint-url", and for the agent "rollout-window",
- * "control-ssm-parameter".
+ * "control-ssm-parameter", "keep-generations", "gc", "min-free-after",
+ * "contact-timeout", "reboot-window", "reboot-command".
  *
  * Everything is validated here, before anything is written; errors name the
  * field ("user-data: hail.poll-period: ...") and never hold the netrc text. */
@@ -20,6 +21,7 @@
 #include "disksettings.h"
 #include "error.h"
 #include "profilename.h"
+#include "window.h"
 
 #define BOOT_LIST_MAX 16
 #define DEFAULT_PROFILE "hail"
@@ -45,6 +47,10 @@ struct boot_settings {
 	enum gc_mode gc;
 	bool min_free_after_given;
 	unsigned long long min_free_after;      /* bytes */
+	unsigned contact_timeout_s;             /* 0: not given */
+	bool reboot_window_given;
+	struct daily_window reboot_window;
+	char *reboot_command;                   /* owned; an absolute path */
 };
 
 /* Does a fleet setting need AWS API calls at boot? */

@@ -24,6 +24,7 @@
 , netrcFile ? "/etc/nix/netrc"
 , fleetFile ? "/etc/hail/fleet.json"   # hail-bootstrap's; absent outside EC2
 , extraActivate ? ""       # shell commands run at the end of bin/activate
+, rebootRequired ? ""      # when given: the shell text of bin/reboot-required
 , shell ? "/bin/sh"
 , system ? builtins.currentSystem
 }:
@@ -52,7 +53,7 @@ builtins.derivation {
   inherit system;
   builder = shell;
   PATH = "/usr/bin:/bin";
-  inherit managed legacy selfName extraActivate;
+  inherit managed legacy selfName extraActivate rebootRequired;
   hail = hailBin;
   unit = builtins.path { path = unit; name = "hail-unit"; };
   activate = ./hail-profile-activate.sh;
@@ -67,5 +68,9 @@ builtins.derivation {
     { echo "#!${shell}"; echo "self=$selfName"; echo "out=$out"; cat "$activate"
       printf '%s\n' "$extraActivate"; } > $out/bin/activate
     chmod 0555 $out/bin/activate
+    if [ -n "$rebootRequired" ]; then
+      { echo "#!${shell}"; printf '%s\n' "$rebootRequired"; } > $out/bin/reboot-required
+      chmod 0555 $out/bin/reboot-required
+    fi
   '' ];
 }

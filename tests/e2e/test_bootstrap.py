@@ -15,7 +15,8 @@ from harness import HAIL, JOB, PASSWORD, STANDIN, USER, Hydra, Standin, run_test
 FRESH = {"fresh_instance": True}
 FLEET_FILE = "/etc/hail/fleet.json"
 FLEET_KEYS = ("rollout-window", "control-ssm-parameter", "aws-endpoint-url", "imds-endpoint",
-              "instance-id", "keep-generations", "gc", "min-free-after")
+              "instance-id", "keep-generations", "gc", "min-free-after", "contact-timeout",
+              "reboot-window", "reboot-command")
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
 
 
@@ -164,7 +165,9 @@ def test_fleet_settings_go_to_the_fleet_file(w):
     w.give_role()
     w.aws.configure(parameters={"/hail/control": {"Type": "String", "Value": "{}"}})
     fleet_keys = {"rollout-window": "2h", "control-ssm-parameter": "/hail/control",
-                  "aws-endpoint-url": w.aws.url, "keep-generations": 3, "gc": "after-deploy"}
+                  "aws-endpoint-url": w.aws.url, "keep-generations": 3, "gc": "after-deploy",
+                  "contact-timeout": "2m", "reboot-window": "22:30-01:00",
+                  "reboot-command": "/run/current-system/sw/bin/reboot"}
     w.imds.set_user_data(settings(w, **fleet_keys, **{"min-free-after": "512M"}))
     rc, log = bootstrap(w)
     assert rc == 0, log

@@ -6,6 +6,11 @@ and 169.254.169.250:80 (the Hydra stand-in with its signed cache), both on
 the host's 127.0.0.1. Proof comes from the serial console: the bootstrap read
 user-data, the self-managing profile was substituted and activated,
 hail@hail.service is active, and a build published afterwards is activated.
+Then, under the real systemd: a profile that lists the services web and api,
+then one with web only (hail@api stopped and disabled, its config removed);
+that last build's bin/reboot-required asks for a reboot, which hail does in
+the reboot-window the user-data sets around now, once: the guest comes back
+with the agent running and the reboot not repeated.
 """
 import hashlib
 import json
@@ -26,6 +31,11 @@ BUILD_ROOTFS = os.path.join(REPO, "tests", "image", "build-rootfs")
 HYDRA_ADDR = "169.254.169.250"
 BOOT_DEADLINE_S = 300
 PUBLISH_DEADLINE_S = 120
+REBOOT_DEADLINE_S = 300
+SERVICE_JOB = f"http://{HYDRA_ADDR}/job/proj/main/service"   # none: its agents just poll
+# v3's bin/reboot-required: a reboot is required in the boot that first ran it
+V3_REBOOT_REQUIRED = ('f=/var/lib/hail-test-v3-boot; b=$(cat /proc/sys/kernel/random/boot_id); '
+                      '[ -e $f ] || echo "$b" > $f; [ "$(cat $f)" = "$b" ]')
 
 PROBE = """#!/bin/sh
 # test only: tells the serial console when hail@hail is active
@@ -43,6 +53,15 @@ main=$(systemctl show -p MainPID --value hail@hail.service)
 for p in $(pgrep -P "$main"); do
 	echo "HAILTEST child of hail: $(ps -o user= -p "$p") seccomp $(awk '/^Seccomp:/{print $2}' /proc/"$p"/status)" >/dev/console
 done
+# after a reboot hail asked for: its status once the start-up activation
+# has run bin/reboot-required again
+if [ -e /var/lib/hail-test-v3-boot ]; then
+	for i in $(seq 1 240); do
+		st=$(hail status --profile hail 2>&1 || true)
+		case $st in *"reboot required"*) sleep 0.5 ;; *) break ;; esac
+	done
+	echo "HAILTEST status after reboot: $(echo "$st" | tr '\n' '|')" >/dev/console
+fi
 """
 
 PROBE_UNIT = """[Unit]
@@ -117,11 +136,35 @@ def make_image(work):
     return raw, kernel, initrd
 
 
-def build_profile(builder, version):
+def build_profile(builder, version, services=(), reboot_required=""):
+    """The self-managing profile, its activation telling the console when it
+    ran and how the service agents' units are."""
     marker = f'echo "HAILTEST activated v{version} at $(cut -d" " -f1 /proc/uptime)" >/dev/console'
+    units = " ".join(f"{n}=$(systemctl is-active hail@{n}.service || true)/"
+                     f"$(systemctl is-enabled hail@{n}.service || true)/"
+                     f"$(test -e /etc/hail/profile.d/{n}.json && echo config || echo no-config)"
+                     for n in ("web", "api"))
+    marker += f'\necho "HAILTEST v{version} units {units}" >/dev/console'
+    nix_services = "{ " + " ".join(f'{n} = {{ job-uri = "{SERVICE_JOB}"; }};' for n in services) + " }"
     return builder.build_file(os.path.join(REPO, "image", "hail-profile.nix"), [
         "--arg", "hail", os.path.join(REPO, BUILD, "hail"),
+        "--arg", "services", nix_services,
+        "--argstr", "rebootRequired", reboot_required,
         "--argstr", "extraActivate", marker])
+
+
+def reboot_window(instance_id, build_id):
+    """A window around now in which this machine's moment (agent/rollout.c's
+    offset) has just passed: the guest reboots as soon as the build asks."""
+    now = int(time.time())
+    for length in range(7200, 7200 + 3600, 60):
+        offset = int.from_bytes(hashlib.sha256(f"{instance_id}\n{build_id}".encode()).digest()[:8],
+                                "big") % length
+        start = (now - offset - 120) // 60 * 60
+        if start + length > now + 600:
+            hhmm = lambda t: time.strftime("%H:%M", time.gmtime(t))  # noqa: E731
+            return f"{hhmm(start)}-{hhmm(start + length)}"
+    raise AssertionError("no reboot window fits")
 
 
 def boot(work, raw, kernel, initrd, imds, hydra):
@@ -133,8 +176,9 @@ def boot(work, raw, kernel, initrd, imds, hydra):
     net = ("user,id=n0,net=169.254.0.0/16,restrict=on,"
            f"guestfwd=tcp:169.254.169.254:80-cmd:socat -lf {socat_log} STDIO TCP4:127.0.0.1:{imds.port},"
            f"guestfwd=tcp:{HYDRA_ADDR}:80-cmd:socat -lf {socat_log} STDIO TCP4:127.0.0.1:{hydra.port}")
+    # no -no-reboot: the test reboots the guest (a reboot hail asks for)
     argv = ["qemu-system-x86_64", "-accel", "tcg", "-smp", "2", "-m", "768", "-nodefaults",
-            "-display", "none", "-no-reboot", "-serial", f"file:{serial}",
+            "-display", "none", "-serial", f"file:{serial}",
             "-kernel", kernel, "-initrd", initrd,
             "-append", "root=/dev/vda rw console=ttyS0 panic=-1",
             "-drive", f"file={overlay},if=virtio,format=qcow2",
@@ -161,11 +205,15 @@ def main():
         log(f"image ready in {time.monotonic() - t0:.1f}s")
         hydra = Hydra(work, builder.cache, location_base=f"http://{HYDRA_ADDR}")
         job_uri = f"http://{HYDRA_ADDR}/job/{harness.JOB}"
-        v1, v2 = build_profile(builder, 1), build_profile(builder, 2)
+        v1 = build_profile(builder, 1)
+        v2 = build_profile(builder, 2, services=("web", "api"))
+        v3 = build_profile(builder, 3, services=("web",), reboot_required=V3_REBOOT_REQUIRED)
         hydra.publish(v1)
         imds = Imds(work)
+        instance_id = imds.control("GET", "/config")["instance_id"]
         imds.set_user_data(json.dumps({"hail": {
             "job-uri": job_uri, "profile": "hail", "poll-period": "2s",
+            "reboot-window": reboot_window(instance_id, 3),
             "netrc": f"machine {HYDRA_ADDR} login {USER} password {PASSWORD}\n",
             "substituters": [f"http://{HYDRA_ADDR}"],
             "trusted-public-keys": [builder.public_key]}}))
@@ -181,8 +229,9 @@ def main():
             ("bootstrap read user-data", r"follows http://169\.254\.169\.250/job/\S+ \(from user-data\)"),
             ("profile substituted and activated", r"HAILTEST activated v1 at [\d.]+"),
             ("hail@hail.service active under systemd", r"HAILTEST hail@hail\.service active at [\d.]+"),
-            ("the fleet file holds the instance's IMDS and id",
-             r'HAILTEST fleet \{"imds-endpoint":"http://169\.254\.169\.254","instance-id":"i-[0-9a-f]+"\}'),
+            ("the fleet file holds the reboot window and the instance's IMDS and id",
+             r'HAILTEST fleet \{"reboot-window":"\d\d:\d\d-\d\d:\d\d",'
+             r'"imds-endpoint":"http://169\.254\.169\.254","instance-id":"i-[0-9a-f]+"\}'),
             ("the agent's config names the fleet file",
              r'HAILTEST config \{.*"fleet-file":"/etc/hail/fleet\.json".*\}'),
             ("the agent's fetcher runs as hail under a seccomp filter",
@@ -203,6 +252,34 @@ def main():
                  "build 2 to be activated in the guest")
         publish_to_activation = time.monotonic() - published
         print("PASS image boot: a build published afterwards is activated", flush=True)
+        wait_for(lambda: seen(r"HAILTEST v2 units web=\w+/enabled/config api=\w+/enabled/config"),
+                 PUBLISH_DEADLINE_S, "hail@web and hail@api enabled by build 2")
+        print("PASS image boot: a profile's services get their agents (hail@web, hail@api)",
+              flush=True)
+        v3_published = time.monotonic()
+        assert hydra.publish(v3) == 3
+        wait_for(lambda: seen(r"HAILTEST v3 units web=\w+/enabled/config "
+                              r"api=(inactive|failed)/disabled/no-config"),
+                 PUBLISH_DEADLINE_S, "hail@api stopped, disabled and its config removed")
+        print("PASS image boot: a service dropped from the profile is stopped and disabled, "
+              "its config removed, the other untouched", flush=True)
+        wait_for(lambda: len(re.findall(r"HAILTEST hail@hail\.service active",
+                                        serial_text(serial))) >= 2,
+                 REBOOT_DEADLINE_S, "the guest to reboot and hail@hail to be active again")
+        back = time.monotonic()
+        print("PASS image boot: build 3's reboot is done in the window, the agent runs again",
+              flush=True)
+        wait_for(lambda: seen(r"HAILTEST status after reboot: .*"), REBOOT_DEADLINE_S,
+                 "hail's status after the reboot")
+        status = seen(r"HAILTEST status after reboot: (.*)")[1]
+        text = serial_text(serial)
+        assert "reboot requested:" in status and "reboot required" not in status, status
+        asked = re.findall(r"reboot-window is open: rebooting: running systemctl reboot", text)
+        assert len(asked) == 1, asked
+        assert len(re.findall(r"HAILTEST hail@hail\.service active", text)) == 2
+        print("PASS image boot: after the reboot nothing asks for another", flush=True)
+        log(f"build 3 published to hail@hail active again after its reboot: "
+            f"{back - v3_published:.1f}s (host clock, TCG); status after it: {status}")
         log(f"guest uptime at the first activation: {v1_at:.1f}s, at hail@hail active: "
             f"{active_at:.1f}s; QEMU start to hail@hail active: {published - booted:.1f}s (host); "
             f"publish to activation: {publish_to_activation:.1f}s (host clock, 2 s poll period)")

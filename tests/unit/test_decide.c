@@ -28,6 +28,8 @@ struct row {
 	const char *journal_to;
 	long journal_to_gen;
 	const char *journal_from;       /* a rollback's: the build that failed */
+	long journal_from_gen;
+	int until_s;                    /* CONFIRMING*: the deadline, from now */
 	/* the facts */
 	const char *cur;
 	long cur_gen;
@@ -41,6 +43,7 @@ struct row {
 	bool hold_file;
 	uint64_t hold_until;
 	enum turn turn;
+	bool answered;                  /* Hydra sent an HTTP answer */
 	/* what is decided */
 	enum action action;
 	enum agent_mode want_mode;
@@ -49,6 +52,7 @@ struct row {
 	enum hold_change hold;
 	bool drop_journal;
 	bool adopt;                     /* checked only when set */
+	bool lost_contact;
 	uint64_t from_id;               /* SWITCH: the id recorded for the way back */
 	const char *reason;             /* a part of the reason or event, or NULL */
 };
@@ -211,6 +215,55 @@ static const struct row rows[] = {
 	  .baseline = P1, .good = P2, .failed = P2, .phase = PHASE_ROLLING_BACK,
 	  .journal_to = P1, .journal_to_gen = 1, .cur = P1, .cur_gen = 1, .latest = 2,
 	  .action = ACTION_ROLL_BACK, .want_mode = MODE_HELD_FAILED, .target = P1 },
+	/* contact-timeout: after a switch, Hydra must answer */
+	{ "confirming, Hydra answers (even a 401): the build is good", .baseline = P2, .good = P1,
+	  .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2, .journal_from = P1,
+	  .journal_from_gen = 1, .until_s = 10, .cur = P2, .cur_gen = 2, .answered = true,
+	  .action = ACTION_CONFIRM, .want_mode = MODE_FOLLOWING, .target = P2,
+	  .reason = "contact confirmed" },
+	{ "confirming, no answer yet: ask again soon", .baseline = P2, .good = P1,
+	  .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2, .journal_from = P1,
+	  .journal_from_gen = 1, .until_s = 10, .cur = P2, .cur_gen = 2,
+	  .action = ACTION_WAIT, .want_mode = MODE_CONFIRMING, .reason = "waiting for Hydra" },
+	{ "confirming, no answer by the deadline: roll back", .baseline = P2, .good = P1,
+	  .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2, .journal_from = P1,
+	  .journal_from_gen = 1, .until_s = 0, .cur = P2, .cur_gen = 2,
+	  .action = ACTION_ROLL_BACK, .want_mode = MODE_CONFIRMING, .target = P1,
+	  .lost_contact = true, .reason = "rolling back" },
+	{ "confirming, paused and held: the check goes on first", .baseline = P2, .good = P1,
+	  .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2, .journal_from = P1,
+	  .journal_from_gen = 1, .until_s = 0, .cur = P2, .cur_gen = 2, .paused = true,
+	  .hold_file = true, .action = ACTION_ROLL_BACK, .want_mode = MODE_CONFIRMING,
+	  .target = P1, .lost_contact = true },
+	{ "confirming, moved by someone: forget it, hold", .baseline = P2, .good = P1,
+	  .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2, .journal_from = P1,
+	  .journal_from_gen = 1, .until_s = 0, .cur = P3, .cur_gen = 3, .latest = 2,
+	  .action = ACTION_NONE, .want_mode = MODE_HELD_MANUAL, .hold = HOLD_WRITE,
+	  .drop_journal = true },
+	{ "confirming, no way back: keep it", .baseline = P2, .phase = PHASE_CONFIRMING,
+	  .journal_to = P2, .journal_to_gen = 2, .until_s = 0, .cur = P2, .cur_gen = 2,
+	  .action = ACTION_CONFIRM, .want_mode = MODE_FOLLOWING, .reason = "no earlier generation" },
+	{ "after the rollback Hydra answers: the build is blamed", .baseline = P1, .good = P1,
+	  .phase = PHASE_CONFIRMING_ROLLBACK, .journal_to = P1, .journal_to_gen = 1,
+	  .journal_from = P2, .journal_from_gen = 2, .until_s = 10, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .answered = true, .action = ACTION_BLAME, .want_mode = MODE_HELD_FAILED,
+	  .reason = "cut this machine off" },
+	{ "after the rollback, no answer yet: ask again soon", .baseline = P1, .good = P1,
+	  .phase = PHASE_CONFIRMING_ROLLBACK, .journal_to = P1, .journal_to_gen = 1,
+	  .journal_from = P2, .journal_from_gen = 2, .until_s = 10, .cur = P1, .cur_gen = 1,
+	  .action = ACTION_WAIT, .want_mode = MODE_CONFIRMING },
+	{ "after the rollback, no answer by the deadline: an outage", .baseline = P1, .good = P1,
+	  .phase = PHASE_CONFIRMING_ROLLBACK, .journal_to = P1, .journal_to_gen = 1,
+	  .journal_from = P2, .journal_from_gen = 2, .until_s = 0, .cur = P1, .cur_gen = 1,
+	  .action = ACTION_OUTAGE, .want_mode = MODE_FOLLOWING, .reason = "an outage, not build" },
+	{ "killed during a rollback for lost contact: the rollback again, still for contact",
+	  .baseline = P2, .good = P1, .phase = PHASE_ROLLING_BACK, .journal_to = P1,
+	  .journal_to_gen = 1, .journal_from = P2, .journal_from_gen = 2, .until_s = -1,
+	  .cur = P2, .cur_gen = 2, .action = ACTION_ROLL_BACK, .want_mode = MODE_HELD_FAILED,
+	  .target = P1, .lost_contact = true },
+	{ "after an outage verdict, Hydra back: the build is taken again", .baseline = P1,
+	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P2 },
 };
 
 static uint64_t id_of(const char *path)
@@ -225,7 +278,7 @@ static void set_state(const struct row *r, struct agent_state *st)
 {
 	struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 }, g3 = { 3, 3, P3 };
 	struct build_ref jt = { 0, r->journal_to_gen, (char *)r->journal_to };
-	struct build_ref jf = { 0, 0, (char *)r->journal_from };
+	struct build_ref jf = { 0, r->journal_from_gen, (char *)r->journal_from };
 
 	memset(st, 0, sizeof(*st));
 	st->mode = r->mode;
@@ -240,6 +293,10 @@ static void set_state(const struct row *r, struct agent_state *st)
 		state_add_failed(st, 0, r->failed);
 	if (r->phase)
 		journal_set(st, r->phase, &jt, r->journal_from ? &jf : NULL);
+	/* -1: a rollback for lost contact */
+	st->journal.lost_contact = r->until_s < 0;
+	if (r->until_s >= 0 && (r->phase == PHASE_CONFIRMING || r->phase == PHASE_CONFIRMING_ROLLBACK))
+		st->journal.until = STOP + WINDOW * 2 + r->until_s;
 	st->latest_id = 2;
 }
 
@@ -260,6 +317,7 @@ static void set_facts(const struct row *r, struct poll_facts *f, const struct de
 	strcpy(f->ctl.pause_why, r->paused ? "tag hail:pause" : "");
 	f->hold_file = r->hold_file;
 	f->hold_until = r->hold_until;
+	f->hydra_answered = r->answered || r->latest;
 	if (r->via_reading) {
 		/* as observe.c does: the reading settles the source's last word */
 		struct control_value tags = { 0 }, fleet = { r->kept_pause, 0, 0 };
@@ -280,7 +338,7 @@ static void test_table(void)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
 		struct decide_rules rules = { 0, "i-0123456789abcdef0", "/nix/var/nix/profiles/demo",
-					      "/var/lib/hail/demo/hold" };
+					      "/var/lib/hail/demo/hold", 30 };
 		struct agent_state st;
 		struct poll_facts f;
 		struct decision d;
@@ -296,6 +354,7 @@ static void test_table(void)
 		CHECK(d.action == r->action && d.mode == r->want_mode && target_ok &&
 		      d.current == r->current && d.hold == r->hold &&
 		      d.drop_journal == r->drop_journal && (!r->adopt || d.adopt) &&
+		      d.lost_contact == r->lost_contact &&
 		      (!r->from_id || d.from.id == r->from_id) && reason_ok,
 		      "decide: %s (got %s, %s, %s%s%s)", r->name, action_name(d.action),
 		      mode_name(d.mode), d.target.path ? d.target.path + 44 : "no target",
@@ -310,7 +369,8 @@ static void test_cross_product(void)
 {
 	static const char *const curs[] = { NULL, P2, P1 };        /* empty, on latest, elsewhere */
 	static const enum agent_phase phases[] = { PHASE_IDLE, PHASE_SWITCHING, PHASE_ACTIVATING,
-						   PHASE_ROLLING_BACK };
+						   PHASE_ROLLING_BACK, PHASE_CONFIRMING,
+						   PHASE_CONFIRMING_ROLLBACK };
 	unsigned combos = 0, broken = 0;
 
 	for (unsigned c = 0; c < 3; c++)
@@ -319,8 +379,12 @@ static void test_cross_product(void)
 	for (unsigned hold = 0; hold < 3; hold++)              /* none, file, until 1 */
 	for (unsigned turn = 0; turn < 2; turn++)
 	for (unsigned good = 0; good < 2; good++)
-	for (unsigned ph = 0; ph < 4; ph++) {
-		struct decide_rules rules = { turn ? WINDOW : 0, "i-0123456789abcdef0", "/p", "/h" };
+	for (unsigned ph = 0; ph < 6; ph++)
+	for (unsigned answered = 0; answered < 2; answered++)
+	for (unsigned late = 0; late < 2; late++) {
+		struct decide_rules rules = { turn ? WINDOW : 0, "i-0123456789abcdef0", "/p", "/h", 30 };
+		bool confirming = phases[ph] == PHASE_CONFIRMING ||
+			phases[ph] == PHASE_CONFIRMING_ROLLBACK;
 		struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 };
 		struct build_ref jt = { 2, 2, P2 }, jf = { 1, 1, P1 };
 		struct agent_state st = { 0 };
@@ -339,9 +403,13 @@ static void test_cross_product(void)
 			state_add_failed(&st, 2, P2);
 		if (phases[ph] == PHASE_ROLLING_BACK)
 			journal_set(&st, PHASE_ROLLING_BACK, &jf, NULL);
+		else if (phases[ph] == PHASE_CONFIRMING_ROLLBACK)
+			journal_set(&st, phases[ph], &jf, &jt);
 		else if (phases[ph] != PHASE_IDLE)
 			journal_set(&st, phases[ph], &jt, &jf);
 		f.now = STOP + (turn ? 1 : 2 * WINDOW);
+		st.journal.until = f.now + (late ? 0 : 10);
+		f.hydra_answered = answered || latest;
 		f.cur_path = cur;
 		f.cur_generation = c == 2 ? 1 : c == 1 ? 2 : 0;
 		f.latest_known = latest != 0;
@@ -362,6 +430,15 @@ static void test_cross_product(void)
 		 * rollback always is */
 		if (phases[ph] == PHASE_ROLLING_BACK)
 			ok = ok && d.action == ACTION_ROLL_BACK && d.resume;
+		else if (confirming && cur && ref_is(&st.journal.to, cur))
+			/* a contact check: an answer ends it, else the deadline */
+			ok = ok && d.resume && (f.hydra_answered ?
+				d.action == (phases[ph] == PHASE_CONFIRMING ? ACTION_CONFIRM :
+					     ACTION_BLAME) :
+				late ? d.action == (phases[ph] == PHASE_CONFIRMING ?
+						    ACTION_ROLL_BACK : ACTION_OUTAGE) :
+				d.action == ACTION_WAIT && d.wake_at > f.now &&
+				d.wake_at <= st.journal.until);
 		else if (phases[ph] != PHASE_IDLE && cur && ref_is(&st.journal.to, cur))
 			ok = ok && d.action == ACTION_ACTIVATE && d.resume;
 		/* a failed build is never switched to; a hold, a pause on a
@@ -375,12 +452,16 @@ static void test_cross_product(void)
 			ok = ok && cur && ref_is(&st.good, cur) && d.target.path &&
 				!strcmp(d.target.path, cur);
 		/* a rollout wait only for a machine with a build, and not pinned */
-		if (d.action == ACTION_WAIT)
+		if (d.action == ACTION_WAIT && d.mode == MODE_WAITING_ROLLOUT)
 			ok = ok && cur && !f.ctl.pin && turn;
+		/* a wait of another kind only in a contact check */
+		if (d.action == ACTION_WAIT && d.mode != MODE_WAITING_ROLLOUT)
+			ok = ok && confirming && !f.hydra_answered;
 		if (!ok && broken++ < 5)
 			printf("FAIL decide cross product: cur %s, latest %u, paused %u, hold %u, "
-			       "turn %u, good %u, phase %s: %s, %s\n", cur ? cur + 44 : "none", latest,
-			       paused, hold, turn, good, phase_name(phases[ph]), action_name(d.action),
+			       "turn %u, good %u, phase %s, answered %u, late %u: %s, %s\n",
+			       cur ? cur + 44 : "none", latest, paused, hold, turn, good,
+			       phase_name(phases[ph]), answered, late, action_name(d.action),
 			       mode_name(d.mode));
 		state_free(&st);
 	}
