@@ -268,6 +268,9 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 		if (ret < 0)
 			lose_good(a, g->path);
 	}
+	if (ret == 0)
+		event_emit(&a->events, EVENT_ROLLED_BACK, g->id, g->path, a->st.journal.from.path,
+			   lost_contact ? "Hydra did not answer after the switch" : NULL);
 	if (ret == 0 && ref_set(&a->st.good, g->id, g->generation, g->path) < 0)
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (ret < 0)
@@ -341,6 +344,8 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 		snprintf(what, sizeof(what), "generation %ld (build id unknown)", to->generation);
 	out->activated = true;
 	ret = run_activation(a, to->id, to->path, what, e);
+	if (ret == 0)
+		event_emit(&a->events, EVENT_ACTIVATED, to->id, to->path, from->path, NULL);
 	if (ret == 0 && must_confirm(a, to, from)) {
 		/* good once Hydra answers: until then the way back stays the
 		 * last known good, and no generation is pruned */
@@ -365,6 +370,9 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 	}
 	/* one line for the failure, then the rollback's own */
 	log_error(0, "%s", e->msg);
+	event_emit(&a->events, !strcmp(st->health_result, "failure") ||
+		   !strcmp(st->health_result, "timeout") ? EVENT_HEALTH_CHECK_FAILED :
+		   EVENT_ACTIVATION_FAILED, to->id, to->path, from->path, e->msg);
 	lose_good(a, to->path);
 	if (state_add_failed(st, to->id, to->path) < 0)
 		log_error(0, "out of memory");
@@ -633,6 +641,8 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 	}
 	log_warning("%s: running %s", p.reason, a->set->reboot_command ? a->set->reboot_command :
 		    "systemctl reboot");
+	event_emit(&a->events, EVENT_REBOOT_REQUESTED, st->reboot.required.id,
+		   st->reboot.required.path, NULL, NULL);
 	if (reboot_run_command(a->set->reboot_command, &why) < 0)
 		log_error(0, "reboot-command: %s; not run again for build %" PRIu64 " in this boot",
 			  why.msg, st->reboot.required.id);

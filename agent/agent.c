@@ -155,6 +155,9 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	if (ret < 0)
 		return ret;
 	/* last, so that it inherits as little of this process as can be */
+	a->events.command = set->event_command;
+	a->events.profile = a->paths.profile;
+	a->events.job_uri = a->clients.job.uri;
 	a->clients.control_on = control_wanted(set);
 	ret = fetch_open(&a->clients.fetch, set, &a->st.counters.fetcher_restarts, e);
 	a->clients.fetch_open = ret == 0;
@@ -163,6 +166,8 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 
 void agent_free(struct agent *a)
 {
+	/* a command started for the last events gets a moment to finish */
+	event_finish(&a->events, 2000);
 	if (a->clients.fetch_open)
 		fetch_close(&a->clients.fetch);
 	hydra_job_clear(&a->clients.job);
@@ -190,11 +195,23 @@ static int set_string(char **field, const char *v)
 	return 0;
 }
 
-static void set_mode(struct agent *a, enum agent_mode mode)
+/* The mode the decision d gives. Entering a held, paused (or halted)
+ * mode is a deployment event: the build it keeps out, and why. */
+static void set_mode(struct agent *a, enum agent_mode mode, const struct decision *d)
 {
-	if (a->st.mode != mode && mode == MODE_FOLLOWING && a->decided)
+	enum agent_mode was = a->st.mode;
+
+	if (was != mode && mode == MODE_FOLLOWING && a->decided)
 		log_info("%s: following %s again", a->paths.profile, a->clients.job.uri);
 	a->st.mode = mode;
+	if (was == mode || !d)
+		return;
+	if (mode_is_held(mode) && !mode_is_held(was))
+		event_emit(&a->events, EVENT_HELD, d->target.id, d->target.path, a->obs.f.cur_path,
+			   d->reason);
+	else if (mode == MODE_PAUSED)
+		event_emit(&a->events, EVENT_PAUSED, d->target.id, d->target.path, a->obs.f.cur_path,
+			   d->reason);
 }
 
 /* A decision that leaves the profile alone is logged when it differs from
@@ -241,7 +258,7 @@ static void settle_after_act(struct agent *a, struct poll_outcome *out)
 	f->cur_generation = cur ? profile_generation(a->paths.profile) : 0;
 	f->hold_file = false;   /* a step was taken: no hold was in force */
 	decide(&a->rules, &a->st, f, &d);
-	set_mode(a, d.mode);
+	set_mode(a, d.mode, &d);
 	out->current = d.current;
 }
 
@@ -258,6 +275,7 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	int ret, poll_err;
 
 	memset(out, 0, sizeof(*out));
+	event_reap(&a->events);
 	if (state_file_changed(a)) {
 		log_info("%s was written by another process: reading it again",
 			 a->paths.state_path);
@@ -275,7 +293,7 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	decide(&a->rules, &a->st, f, &d);
 	log_decision(a, &d);
-	set_mode(a, d.mode);
+	set_mode(a, d.mode, &d);
 	if (d.action == ACTION_WAIT && d.mode == MODE_WAITING_ROLLOUT) {
 		a->st.rollout_id = d.target.id;
 		a->st.rollout_at = d.wake_at;
@@ -292,7 +310,7 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	if (out->switched || out->activated)
 		settle_after_act(a, out);
 	else if (ret == HAIL_E_NO_SPACE)
-		set_mode(a, MODE_WAITING_DISK);         /* the switch did not start */
+		set_mode(a, MODE_WAITING_DISK, NULL);   /* the switch did not start */
 	if (confirming(a) && d.action != ACTION_WAIT) {
 		/* a check began (or went on to the rollback): ask again soon */
 		time_t next = time(NULL) + (time_t)contact_poll_s(a->set->contact_timeout_s);
@@ -374,6 +392,7 @@ int agent_run_oneshot(struct agent *a)
 	 * build Hydra answered, or rolled back (bounded by the deadlines) */
 	while (confirming(a) && ret != HAIL_E_INTERRUPTED && !signals_stop_requested()) {
 		record_poll(a, ret, &out, &e);
+		event_flush(&a->events);
 		wake = out.wake_at ? out.wake_at :
 			time(NULL) + (time_t)contact_poll_s(a->set->contact_timeout_s);
 		sleep_until(monotonic_ms() + 1000LL * (wake > time(NULL) ? wake - time(NULL) : 0));
@@ -465,6 +484,7 @@ int agent_run_polling(struct agent *a)
 		/* recorded even when a stop request came during the poll: an
 		 * activation that finished must not be forgotten */
 		record_poll(a, ret, &out, &e);
+		event_flush(&a->events);
 		if (ret == HAIL_E_INTERRUPTED || signals_stop_requested())
 			break;
 		if (ret == 0 && (out.switched || out.again))

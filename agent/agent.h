@@ -15,6 +15,7 @@
 #include "decide.h"
 #include "disk.h"
 #include "error.h"
+#include "event.h"
 #include "fetch.h"
 #include "hydra.h"
 #include "options.h"
@@ -76,6 +77,7 @@ struct agent {
 	enum gc_mode gc;                /* --gc */
 	bool netrc_warned;
 	char reboot_said[256];          /* the reboot plan's reason last logged */
+	struct event_runner events;     /* --event-command */
 	unsigned failures;              /* polls failed in a row */
 };
 

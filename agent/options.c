@@ -49,6 +49,8 @@ static const struct opt_def opt_table[] = {
 	  "after a switch, roll back unless Hydra answers within PERIOD; default off" },
 	{ "control-ssm-parameter", ARG_STRING, OPT_CONTROL_SSM_PARAMETER, "NAME",
 	  "read the fleet's pause and pin from this SSM parameter every poll" },
+	{ "event-command", ARG_STRING, OPT_EVENT_COMMAND, "PATH",
+	  "run PATH (no shell, HAIL_EVENT etc. set) after each change of outcome" },
 	{ "fetcher-user", ARG_STRING, OPT_FETCHER_USER, "USER",
 	  "the user the network side runs as; default hail (nobody if there is none)" },
 	{ "fleet-file", ARG_STRING, OPT_FLEET_FILE, "FILE",
@@ -177,6 +179,7 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_FETCHER_USER: return &s->fetcher_user;
 	case OPT_GC: return &s->gc;
 	case OPT_REBOOT_COMMAND: return &s->reboot_command;
+	case OPT_EVENT_COMMAND: return &s->event_command;
 	default: return NULL;
 	}
 }
@@ -553,6 +556,7 @@ void settings_free(struct settings *s)
 	free(s->fetcher_user);
 	free(s->gc);
 	free(s->reboot_command);
+	free(s->event_command);
 	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

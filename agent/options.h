@@ -32,6 +32,7 @@ enum opt_id {
 	OPT_CONFIG,
 	OPT_CONTACT_TIMEOUT,
 	OPT_CONTROL_SSM_PARAMETER,
+	OPT_EVENT_COMMAND,
 	OPT_FETCHER_USER,
 	OPT_FLEET_FILE,
 	OPT_GC,
@@ -88,6 +89,7 @@ struct settings {
 	unsigned contact_timeout_s;     /* 0: no check that Hydra answers after a switch */
 	struct daily_window reboot_window;      /* when given: reboot in it when a build asks */
 	char *reboot_command;   /* owned, or NULL: systemctl reboot */
+	char *event_command;    /* owned, or NULL: no deployment events (event.h) */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;

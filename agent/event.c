@@ -1,0 +1,145 @@
+#include "event.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "child.h"
+#include "log.h"
+#include "signals.h"
+
+static const char *const event_names[EVENT_COUNT] = {
+	[EVENT_ACTIVATED] = "activated",
+	[EVENT_ACTIVATION_FAILED] = "activation-failed",
+	[EVENT_ROLLED_BACK] = "rolled-back",
+	[EVENT_HELD] = "held",
+	[EVENT_PAUSED] = "paused",
+	[EVENT_HALTED] = "halted",
+	[EVENT_REBOOT_REQUESTED] = "reboot-requested",
+	[EVENT_HEALTH_CHECK_FAILED] = "health-check-failed",
+};
+
+const char *event_name(enum event_kind k)
+{
+	return (unsigned)k < EVENT_COUNT ? event_names[k] : "?";
+}
+
+/* In the forked runner: the environment, the command, its outcome logged. */
+static void run(const struct event_runner *r, const struct event *ev)
+{
+	const char *argv[] = { r->command, NULL };
+	const char *name = event_name(ev->kind);
+	struct child_result res;
+	char id[24], how[128];
+
+	snprintf(id, sizeof(id), "%" PRIu64, ev->build_id);
+	if (setenv("HAIL_EVENT", name, 1) < 0 ||
+	    setenv("HAIL_PROFILE", r->profile ? r->profile : "", 1) < 0 ||
+	    setenv("HAIL_BUILD_ID", id, 1) < 0 ||
+	    setenv("HAIL_STORE_PATH", ev->store_path, 1) < 0 ||
+	    setenv("HAIL_PREVIOUS_STORE_PATH", ev->previous_path, 1) < 0 ||
+	    setenv("HAIL_JOB_URI", r->job_uri ? r->job_uri : "", 1) < 0 ||
+	    setenv("HAIL_ERROR", ev->error, 1) < 0) {
+		log_warning("event-command for %s: out of memory", name);
+		return;
+	}
+	if (child_run(argv, EVENT_COMMAND_TIMEOUT_S, &res) < 0) {
+		log_warning("event-command %s for %s: cannot run it: %s", r->command, name,
+			    strerror(res.spawn_errno));
+		return;
+	}
+	if (!child_succeeded(&res)) {
+		child_describe(&res, how, sizeof(how));
+		log_warning("event-command %s for %s %s (the deployment goes on)", r->command,
+			    name, how);
+	}
+}
+
+void event_emit(struct event_runner *r, enum event_kind k, uint64_t build_id,
+		const char *store_path, const char *previous_path, const char *error)
+{
+	struct event *ev;
+
+	if (!r->command)
+		return;
+	if (r->n_queued == EVENT_QUEUE_MAX) {
+		log_warning("event-command: more than %d events in one poll: %s dropped",
+			    EVENT_QUEUE_MAX, event_name(k));
+		return;
+	}
+	ev = &r->queue[r->n_queued++];
+	ev->kind = k;
+	ev->build_id = build_id;
+	snprintf(ev->store_path, sizeof(ev->store_path), "%s", store_path ? store_path : "");
+	snprintf(ev->previous_path, sizeof(ev->previous_path), "%s",
+		 previous_path ? previous_path : "");
+	snprintf(ev->error, sizeof(ev->error), "%s", error ? error : "");
+}
+
+void event_flush(struct event_runner *r)
+{
+	int slot = -1;
+	pid_t pid;
+
+	if (!r->n_queued)
+		return;
+	event_reap(r);
+	for (int i = 0; i < EVENT_RUNNING_MAX && slot < 0; i++)
+		if (!r->running[i])
+			slot = i;
+	if (slot < 0) {
+		log_warning("event-command: %d runs still going: not running it for %u event(s)",
+			    EVENT_RUNNING_MAX, r->n_queued);
+		r->n_queued = 0;
+		return;
+	}
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_warning("event-command: fork: %s", strerror(errno));
+		r->n_queued = 0;
+		return;
+	}
+	if (pid == 0) {
+		/* the runner must not feed systemd's watchdog in hail's name */
+		signals_set_tick(NULL, 0);
+		for (unsigned i = 0; i < r->n_queued; i++)
+			run(r, &r->queue[i]);
+		_exit(0);
+	}
+	r->running[slot] = pid;
+	r->n_queued = 0;
+}
+
+void event_reap(struct event_runner *r)
+{
+	for (int i = 0; i < EVENT_RUNNING_MAX; i++) {
+		int status;
+
+		if (r->running[i] && waitpid(r->running[i], &status, WNOHANG) == r->running[i])
+			r->running[i] = 0;
+	}
+}
+
+void event_finish(struct event_runner *r, long wait_ms)
+{
+	long long deadline = monotonic_ms() + wait_ms;
+
+	event_flush(r);
+	for (;;) {
+		long long left = deadline - monotonic_ms();
+		bool any = false;
+
+		event_reap(r);
+		for (int i = 0; i < EVENT_RUNNING_MAX; i++)
+			any = any || r->running[i];
+		if (!any || left <= 0)
+			return;
+		signals_wait(left < 100 ? (long)left : 100);
+	}
+}

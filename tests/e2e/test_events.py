@@ -1,0 +1,121 @@
+"""Deployment events (--event-command): the command sees each change of
+outcome with the documented variables, and a failing or hanging command
+never holds up or changes a deployment."""
+import json
+import os
+import signal
+import time
+
+from harness import PASSWORD, run_tests, wait_for
+
+STATE = "/var/lib/hail/demo/state.json"
+VARS = ("HAIL_EVENT", "HAIL_PROFILE", "HAIL_BUILD_ID", "HAIL_STORE_PATH",
+        "HAIL_PREVIOUS_STORE_PATH", "HAIL_JOB_URI", "HAIL_ERROR")
+
+
+def recorder(w, then=""):
+    """An event command that appends its variables as one JSON line."""
+    path = os.path.join(w.root, "on-event")
+    out = os.path.join(w.root, "events.jsonl")
+    with open(path, "w") as f:
+        f.write("#!/usr/bin/python3\nimport json, os, sys\n"
+                f"line = json.dumps({{k: os.environ.get(k) for k in {VARS!r}}})\n"
+                f"open({out!r}, 'a').write(line + '\\n')\n" + then)
+    os.chmod(path, 0o755)
+    return path
+
+
+def events(w):
+    try:
+        with open(os.path.join(w.root, "events.jsonl")) as f:
+            return [json.loads(line) for line in f]
+    except FileNotFoundError:
+        return []
+
+
+def names(w):
+    return [e["HAIL_EVENT"] for e in events(w)]
+
+
+def failing(v):
+    return f'echo {v} >> "$HAIL_TEST_ACTIVATIONS"; echo failing {v}; exit 3'
+
+
+def test_activation_failure_and_rollback_events(w):
+    p1 = w.publish(1)
+    agent = w.client.start("--poll-period", "1h", "--event-command", recorder(w))
+    wait_for(lambda: names(w) == ["activated"], 20, "the activated event")
+    e = events(w)[0]
+    assert e == {"HAIL_EVENT": "activated", "HAIL_PROFILE": "/nix/var/nix/profiles/demo",
+                 "HAIL_BUILD_ID": "1", "HAIL_STORE_PATH": p1, "HAIL_PREVIOUS_STORE_PATH": "",
+                 "HAIL_JOB_URI": w.hydra.job_uri, "HAIL_ERROR": ""}, e
+    p2 = w.build(2, activate=failing(2))
+    id2 = w.hydra.publish(p2)
+    agent.signal(signal.SIGHUP)
+    wait_for(lambda: names(w)[1:] == ["activation-failed", "rolled-back", "held"], 20,
+             "the failure's events")
+    failed, rolled, held = events(w)[1:]
+    assert failed["HAIL_BUILD_ID"] == str(id2) and failed["HAIL_STORE_PATH"] == p2
+    assert failed["HAIL_PREVIOUS_STORE_PATH"] == p1
+    assert "bin/activate exited with status 3" in failed["HAIL_ERROR"], failed
+    assert rolled["HAIL_STORE_PATH"] == p1 and rolled["HAIL_PREVIOUS_STORE_PATH"] == p2, rolled
+    assert held["HAIL_BUILD_ID"] == str(id2), held
+    assert all(PASSWORD not in json.dumps(x) for x in events(w))
+    # no change, no event
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(r"SIGHUP: polling now", count=2)
+    wait_for(lambda: json.load(open(STATE))["last-poll"]["result"] == "ok", 10, "the poll")
+    agent.stop()
+    assert len(events(w)) == 4, names(w)
+
+
+def test_health_check_failure_event(w):
+    w.publish(1)
+    assert w.client.oneshot()[0] == 0
+    w.publish(2, healthCheck="exit 1")
+    rc, log = w.client.oneshot("--event-command", recorder(w))
+    assert rc != 0, log
+    wait_for(lambda: "health-check-failed" in names(w), 10, "the event")
+    assert names(w)[:2] == ["health-check-failed", "rolled-back"], names(w)
+
+
+def test_hold_file_event(w):
+    w.publish(1)
+    agent = w.client.start("--poll-period", "1h", "--event-command", recorder(w))
+    wait_for(lambda: names(w) == ["activated"], 20, "the activated event")
+    open("/var/lib/hail/demo/hold", "w").close()
+    p2 = w.publish(2)
+    agent.signal(signal.SIGHUP)
+    wait_for(lambda: names(w) == ["activated", "held"], 20, "the held event")
+    assert events(w)[1]["HAIL_STORE_PATH"] == p2
+    agent.stop()
+
+
+def test_failing_or_hanging_command_changes_nothing(w):
+    w.publish(1)
+    marker = os.path.join(w.root, "hanging")
+    hang = (f"open({marker!r}, 'a').write('x')\n"
+            "import time; time.sleep(600)\n")
+    t0 = time.monotonic()
+    rc, log = w.client.oneshot("--event-command", recorder(w, hang))
+    took = time.monotonic() - t0
+    assert rc == 0, log
+    assert os.path.exists(marker)        # it ran, and still hangs
+    assert took < 25, took               # far below the command's 30 s limit
+    w.publish(2)
+    rc, log = w.client.oneshot("--event-command", recorder(w, "sys.exit(7)\n"))
+    assert rc == 0, log
+    assert w.client.profile_target() == w.build(2)
+    wait_for(lambda: "exited with status 7 (the deployment goes on)" in
+             w.client.agents[-1].text(), 10, "the failure logged")
+    missing = os.path.join(w.root, "no-such-command")
+    w.publish(3)
+    rc, log = w.client.oneshot("--event-command", missing)
+    assert rc == 0, log
+    # posix_spawn says ENOENT; under valgrind (fork and exec) the child exits 127
+    assert "cannot run it" in log or "exited with status 127" in log, log
+
+
+if __name__ == "__main__":
+    run_tests([test_activation_failure_and_rollback_events, test_health_check_failure_event,
+               test_hold_file_event, test_failing_or_hanging_command_changes_nothing])
