@@ -1,5 +1,6 @@
 #include "act.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,7 @@ static int roll_back(struct agent *a, const struct build_ref *g, const struct bu
 		a->st.journal.lost_contact = false;
 		a->st.journal.until = time(NULL) + (time_t)a->set->contact_timeout_s;
 		save_or_warn(a);
+		fetch_renew(&a->clients.fetch);
 		return 0;
 	}
 	if (journal(a, PHASE_IDLE, NULL, NULL, NULL) == 0)
@@ -309,8 +311,11 @@ static int end_contact_check(struct agent *a, enum action action, struct hail_er
 
 	if (action == ACTION_CONFIRM)
 		ret = ref_set(&st->good, to->id, to->generation, to->path);
-	else if (action == ACTION_BLAME)
+	else if (action == ACTION_BLAME && suspect->path)
 		ret = state_add_failed(st, suspect->id, suspect->path);
+	else if (action == ACTION_OUTAGE && suspect->path)
+		/* not taken again before Hydra answers (decide.c): no flapping */
+		ret = ref_set(&st->outage, suspect->id, suspect->generation, suspect->path);
 	if (ret < 0 || journal(a, PHASE_IDLE, NULL, NULL, e) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	save_or_warn(a);
@@ -354,6 +359,7 @@ static int activate(struct agent *a, const struct build_ref *to, const struct bu
 		st->journal.phase = PHASE_CONFIRMING;
 		st->journal.until = time(NULL) + (time_t)a->set->contact_timeout_s;
 		save_or_warn(a);
+		fetch_renew(&a->clients.fetch);
 		log_info("%s activated: Hydra must answer within %us (contact-timeout), else "
 			 "it is rolled back to generation %ld", what, a->set->contact_timeout_s,
 			 from->generation);
@@ -503,7 +509,8 @@ int act(struct agent *a, const struct decision *d, struct poll_outcome *out,
 		if (ret == 0)
 			save_or_warn(a);
 	}
-	if (ret < 0 || d->action == ACTION_NONE || d->action == ACTION_WAIT)
+	if (ret < 0 || d->action == ACTION_NONE || d->action == ACTION_WAIT ||
+	    d->action == ACTION_ASK_ALARM)
 		goto out;
 	ret = profile_lock(a->paths.profile, lock_wait_s(a), &lock_fd, e);
 	if (ret == 0)
@@ -564,11 +571,17 @@ int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e
 	ret = run_activation(a, id, cur, cur, e);
 	/* it is an activation of what is there, as good or bad as any other;
 	 * but one under a contact check is good only once Hydra answers */
-	if (ret < 0)
+	if (ret < 0 && a->st.journal.phase == PHASE_CONFIRMING) {
+		/* the build under the check failed to activate: that step again
+		 * (its failure rolls back and marks it, act() above) */
+		a->st.journal.phase = PHASE_ACTIVATING;
+		a->st.journal.until = 0;
+	} else if (ret < 0) {
 		lose_good(a, cur);
-	else if (a->st.journal.phase != PHASE_CONFIRMING &&
-		 ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0)
+	} else if (a->st.journal.phase != PHASE_CONFIRMING &&
+		   ref_set(&a->st.good, id, profile_generation(a->paths.profile), cur) < 0) {
 		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
 	save_or_warn(a);
 out:
 	if (lock_fd >= 0)
@@ -598,7 +611,8 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 	f.cur_path = st->on.path;
 	f.good_path = st->good.path;
 	f.step_under_way = st->journal.phase != PHASE_IDLE;
-	f.holding = st->paused || mode_is_hold(st->mode) || st->mode == MODE_CONFIRMING;
+	f.holding = st->paused || mode_is_hold(st->mode) || st->mode == MODE_CONFIRMING ||
+		st->mode == MODE_HALTED;
 	f.boot_id = boot;
 	f.window = w;
 	f.offset_s = w && a->identity ? rollout_offset_s(a->identity, st->reboot.required.id,
@@ -617,6 +631,16 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
 		if (p.action == REBOOT_WAIT && (!out->wake_at || p.at < out->wake_at))
 			out->wake_at = p.at;
+		return;
+	}
+	if (a->set->reboot_command && access(a->set->reboot_command, X_OK) < 0) {
+		/* not recorded: asked again at the next poll, said once */
+		snprintf(p.reason, sizeof(p.reason), "not rebooting for build %" PRIu64 ": "
+			 "reboot-command %.160s cannot be run: %s", st->reboot.required.id,
+			 a->set->reboot_command, strerror(errno));
+		if (strcmp(p.reason, a->reboot_said))
+			log_warning("%s", p.reason);
+		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
 		return;
 	}
 	/* the request is durable before the command runs: never twice */

@@ -107,9 +107,21 @@ static int init_state(struct agent *a, struct hail_errbuf *e)
 	if (state_load(p->state_path, &a->st, &why) < 0)
 		log_warning("%s; starting afresh", why.msg);
 	note_state_file(a);
+	if (a->set->contact_timeout_s && (a->st.journal.phase == PHASE_CONFIRMING ||
+					  a->st.journal.phase == PHASE_CONFIRMING_ROLLBACK)) {
+		/* a check that went on across a restart (or a reboot) gets a
+		 * whole period from now: the network may come up after hail, and
+		 * a deadline from a clock that stepped is no deadline */
+		a->st.journal.until = time(NULL) + (time_t)a->set->contact_timeout_s;
+	}
 	if (a->set->retry_failed && a->st.n_failed) {
 		log_info("--retry-failed: forgetting %u failed build(s)", a->st.n_failed);
 		state_clear_failed(&a->st);
+	}
+	if (a->set->retry_failed && a->st.halted.path) {
+		log_info("--retry-failed: forgetting that the halt alarm stopped build %" PRIu64,
+			 a->st.halted.id);
+		ref_clear(&a->st.halted);
 	}
 	return 0;
 }
@@ -139,6 +151,16 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		str_escape(shown, sizeof(shown), set->netrc_file, strlen(set->netrc_file));
 		return hail_fail(e, HAIL_E_USAGE, "netrc-file %s: %s", shown, strerror(errno));
 	}
+	if (set->reboot_command && (set->reboot_command[0] != '/' ||
+				    strpbrk(set->reboot_command, " \t\n"))) {
+		char shown[128];
+
+		/* whether it is there is asked when it is needed: it may come
+		 * with the profile hail is about to deploy */
+		str_escape(shown, sizeof(shown), set->reboot_command, strlen(set->reboot_command));
+		return hail_fail(e, HAIL_E_USAGE, "reboot-command '%s': not an absolute path (it "
+				 "runs without a shell or arguments)", shown);
+	}
 	if (set->rollout_window_s || (set->given & OPT_BIT(OPT_REBOOT_WINDOW))) {
 		ret = rollout_identity(set->instance_id, &a->identity, e);
 		if (ret < 0)
@@ -146,6 +168,7 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	}
 	a->rules.rollout_window_s = set->rollout_window_s;
 	a->rules.contact_timeout_s = set->contact_timeout_s;
+	a->rules.halt_alarm = set->halt_alarm;
 	a->rules.identity = a->identity;
 	ret = mkdir_parents(a->paths.profile, 0755, e);
 	if (ret == 0)
@@ -209,9 +232,9 @@ static void set_mode(struct agent *a, enum agent_mode mode, const struct decisio
 	if (mode_is_held(mode) && !mode_is_held(was))
 		event_emit(&a->events, EVENT_HELD, d->target.id, d->target.path, a->obs.f.cur_path,
 			   d->reason);
-	else if (mode == MODE_PAUSED)
-		event_emit(&a->events, EVENT_PAUSED, d->target.id, d->target.path, a->obs.f.cur_path,
-			   d->reason);
+	else if (mode == MODE_PAUSED || mode == MODE_HALTED)
+		event_emit(&a->events, mode == MODE_PAUSED ? EVENT_PAUSED : EVENT_HALTED,
+			   d->target.id, d->target.path, a->obs.f.cur_path, d->reason);
 }
 
 /* A decision that leaves the profile alone is logged when it differs from
@@ -257,6 +280,7 @@ static void settle_after_act(struct agent *a, struct poll_outcome *out)
 	f->cur_path = cur;
 	f->cur_generation = cur ? profile_generation(a->paths.profile) : 0;
 	f->hold_file = false;   /* a step was taken: no hold was in force */
+	f->hydra_answered = false;      /* an answer from before the step proves nothing */
 	decide(&a->rules, &a->st, f, &d);
 	set_mode(a, d.mode, &d);
 	out->current = d.current;
@@ -289,11 +313,22 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 		if (set_string(&a->st.latest_path, f->latest_path) < 0)
 			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	}
+	if (f->hydra_answered && a->st.outage.path)
+		ref_clear(&a->st.outage);       /* the outage is over */
 	if (ref_set(&a->st.on, known_id(&a->st, f), f->cur_generation, f->cur_path) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	decide(&a->rules, &a->st, f, &d);
+	if (d.action == ACTION_ASK_ALARM) {
+		observe_halt(a);
+		decide(&a->rules, &a->st, f, &d);
+	}
 	log_decision(a, &d);
 	set_mode(a, d.mode, &d);
+	snprintf(a->st.halt_reason, sizeof(a->st.halt_reason), "%s",
+		 d.mode == MODE_HALTED ? d.reason : "");
+	if (d.halt_target &&
+	    ref_set(&a->st.halted, d.target.id, 0, d.target.path) < 0)
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	if (d.action == ACTION_WAIT && d.mode == MODE_WAITING_ROLLOUT) {
 		a->st.rollout_id = d.target.id;
 		a->st.rollout_at = d.wake_at;
@@ -329,6 +364,52 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	return ret;
 }
 
+/* Under the lock: a hail in the middle of a step on this profile owns the
+ * state file, and its journal must not be overwritten. */
+static void save_state_unless_busy(struct agent *a)
+{
+	struct hail_errbuf why;
+	int lock_fd = -1;
+
+	if (profile_lock(a->paths.profile, 0, &lock_fd, &why) == 0) {
+		if (agent_save_state(a, false, &why) < 0)
+			log_warning("%s", why.msg);
+		close(lock_fd);
+	}
+}
+
+/* --cloudwatch-metrics: after a poll that changed them, or when the period
+ * is up (fleetmetrics.h). A failure is said once and tried again at the
+ * next poll; the counts since the last send wait for it. */
+static void send_fleet_metrics(struct agent *a)
+{
+	struct agent_state *st = &a->st;
+	struct fleet_metrics m;
+	struct hail_errbuf why;
+	time_t now = time(NULL);
+
+	if (!a->set->cloudwatch_metrics)
+		return;
+	fleet_metrics_of(st, &st->cw_sent, &m);
+	if (!fleet_metrics_due(&st->cw_sent, &m, now, a->set->cloudwatch_period_s))
+		return;
+	if (fetch_metrics(&a->clients.fetch, &m, &why) < 0) {
+		if (!a->metrics_warned)
+			log_warning("cloudwatch-metrics: %s; sent at the next poll", why.msg);
+		a->metrics_warned = true;
+		return;
+	}
+	if (a->metrics_warned)
+		log_info("cloudwatch-metrics: sent again");
+	a->metrics_warned = false;
+	st->cw_sent.at = now;
+	st->cw_sent.values = m;
+	st->cw_sent.activations_failed = st->counters.activations_failed +
+		st->counters.activations_timed_out;
+	st->cw_sent.health_checks_failed = st->counters.health_checks_failed;
+	save_state_unless_busy(a);      /* a restart must not send the counts again */
+}
+
 /* After every poll: the state file, the metrics, systemd's status. */
 static void record_poll(struct agent *a, int ret, const struct poll_outcome *out,
 			const struct hail_errbuf *e)
@@ -336,7 +417,6 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 	struct agent_state *st = &a->st;
 	struct hail_errbuf why;
 	time_t now = time(NULL);
-	int lock_fd = -1;
 
 	st->last_poll = now;
 	st->last_poll_result = ret;
@@ -346,13 +426,7 @@ static void record_poll(struct agent *a, int ret, const struct poll_outcome *out
 		st->counters.poll_errors[-ret]++;
 	if (ret == 0 && out->current)
 		st->last_success = now;
-	/* under the lock: a hail in the middle of a step on this profile owns
-	 * the state file, and its journal must not be overwritten */
-	if (profile_lock(a->paths.profile, 0, &lock_fd, &why) == 0) {
-		if (agent_save_state(a, false, &why) < 0)
-			log_warning("%s", why.msg);
-		close(lock_fd);
-	}
+	save_state_unless_busy(a);
 	if (a->set->metrics_file &&
 	    metrics_write(a->set->metrics_file, a->paths.label, st, &why) < 0)
 		log_warning("metrics: %s", why.msg);
@@ -384,13 +458,18 @@ int agent_run_oneshot(struct agent *a)
 	struct poll_outcome out;
 	int ret, act_ret = 0;
 	bool activated;
-	time_t wake;
+	time_t wake, limit;
 
 	ret = agent_update(a, &out, &e);
 	activated = out.activated;
 	/* a contact check runs to its end: one update leaves the profile on a
 	 * build Hydra answered, or rolled back (bounded by the deadlines) */
-	while (confirming(a) && ret != HAIL_E_INTERRUPTED && !signals_stop_requested()) {
+	/* bounded whatever the journal says: two periods, a rollback's switch
+	 * and activation, and a minute */
+	limit = time(NULL) + 2 * (time_t)a->set->contact_timeout_s + a->set->switch_timeout_s +
+		a->set->activation_timeout_s + 60;
+	while (confirming(a) && ret != HAIL_E_INTERRUPTED && !signals_stop_requested() &&
+	       time(NULL) < limit) {
 		record_poll(a, ret, &out, &e);
 		event_flush(&a->events);
 		wake = out.wake_at ? out.wake_at :
@@ -414,6 +493,8 @@ int agent_run_oneshot(struct agent *a)
 		log_error(0, "%s", why.msg);
 	}
 	record_poll(a, ret, &out, &e);
+	event_flush(&a->events);
+	send_fleet_metrics(a);
 	if (ret < 0)
 		return log_error(ret, "%s", e.msg);
 	if (!out.current)
@@ -485,12 +566,13 @@ int agent_run_polling(struct agent *a)
 		 * activation that finished must not be forgotten */
 		record_poll(a, ret, &out, &e);
 		event_flush(&a->events);
+		send_fleet_metrics(a);
 		if (ret == HAIL_E_INTERRUPTED || signals_stop_requested())
 			break;
 		if (ret == 0 && (out.switched || out.again))
 			continue;       /* a newer build may be waiting: ask at once */
-		if (ret < 0 && ret != HAIL_E_BUSY && ret != HAIL_E_NO_SPACE)
-			a->failures++;  /* a wait for space or the lock is no failure */
+		if (ret < 0 && ret != HAIL_E_BUSY && ret != HAIL_E_NO_SPACE && !confirming(a))
+			a->failures++;  /* nor a wait for space, the lock or an answer */
 		else
 			a->failures = 0;
 		delay = next_delay_s(a);

@@ -54,6 +54,7 @@ struct observation {
 	struct poll_facts f;            /* borrows from cur_path and the build cache */
 	char *cur_path;                 /* owned */
 	bool profile_unreadable;        /* nothing can be decided this poll */
+	char halt_why[400];             /* f.halt_why */
 	int err;
 	struct hail_errbuf why;
 };
@@ -78,6 +79,7 @@ struct agent {
 	bool netrc_warned;
 	char reboot_said[256];          /* the reboot plan's reason last logged */
 	struct event_runner events;     /* --event-command */
+	bool metrics_warned;            /* a failed PutMetricData was said */
 	unsigned failures;              /* polls failed in a row */
 };
 

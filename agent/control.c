@@ -8,6 +8,8 @@
 #include "log.h"
 #include "rfc3339.h"
 #include "ssm.h"
+#include "fleetmetrics.h"
+#include "profilename.h"
 #include "strutil.h"
 #include "url.h"
 
@@ -22,7 +24,8 @@
 
 bool control_wanted(const struct settings *set)
 {
-	return set->imds_endpoint || set->control_ssm_parameter;
+	return set->imds_endpoint || set->control_ssm_parameter || set->halt_alarm ||
+		set->cloudwatch_metrics;
 }
 
 int control_open(struct control *c, const struct settings *set, struct hail_errbuf *e)
@@ -36,6 +39,16 @@ int control_open(struct control *c, const struct settings *set, struct hail_errb
 	c->aws_endpoint_url = set->aws_endpoint_url;
 	if (c->ssm_name && !ssm_name_valid(c->ssm_name))
 		return hail_fail(e, HAIL_E_USAGE, "control-ssm-parameter: not an SSM parameter name");
+	if (set->cloudwatch_namespace && !metric_namespace_valid(set->cloudwatch_namespace))
+		return hail_fail(e, HAIL_E_USAGE, "cloudwatch-namespace: not a CloudWatch namespace "
+				 "(1 to 255 printable characters, not AWS/...)");
+	if (set->autoscaling_group && (strlen(set->autoscaling_group) > METRIC_DIMENSION_MAX ||
+				       !alarm_name_valid(set->autoscaling_group)))
+		return hail_fail(e, HAIL_E_USAGE, "autoscaling-group: not a group name (1 to 255 "
+				 "printable characters)");
+	if (set->halt_alarm && !alarm_name_valid(set->halt_alarm))
+		return hail_fail(e, HAIL_E_USAGE, "halt-alarm: not a CloudWatch alarm name (1 to "
+				 "255 printable characters)");
 	if (c->aws_endpoint_url && !url_is_secure_endpoint(c->aws_endpoint_url))
 		return hail_fail(e, HAIL_E_USAGE, "aws-endpoint-url: not an https URL (http only "
 				 "to this machine), or it holds a user, query or fragment");
@@ -217,6 +230,19 @@ static void read_tags(struct control *c, struct control_reading *r)
 	note_problem(&c->tags, ret == 0 ? "" : e.msg);
 }
 
+/* The role's AWS client, opened when first needed. */
+static int need_aws(struct control *c, struct hail_errbuf *e)
+{
+	int ret = 0;
+
+	imds_set_wait(&c->imds, IMDS_WAIT_MS);
+	if (!c->aws_open) {
+		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, CONTROL_USER_AGENT, e);
+		c->aws_open = ret == 0;
+	}
+	return ret;
+}
+
 static void read_fleet(struct control *c, struct control_reading *r)
 {
 	struct hail_errbuf e = { "" };
@@ -225,11 +251,7 @@ static void read_fleet(struct control *c, struct control_reading *r)
 	int ret = 0;
 
 	memset(r, 0, sizeof(*r));
-	imds_set_wait(&c->imds, IMDS_WAIT_MS);
-	if (!c->aws_open) {
-		ret = aws_open(&c->aws, &c->imds, c->aws_endpoint_url, CONTROL_USER_AGENT, &e);
-		c->aws_open = ret == 0;
-	}
+	ret = need_aws(c, &e);
 	if (ret < 0) {
 		/* no credentials or region (IMDS's 404 among them): unreadable */
 		r->kind = READING_UNREADABLE;
@@ -251,6 +273,48 @@ static void read_fleet(struct control *c, struct control_reading *r)
 	}
 	free(text);
 	note_problem(&c->fleet, ret == 0 ? "" : e.msg);
+}
+
+int control_read_alarm(struct control *c, const char *name, enum alarm_state *state,
+		       struct hail_errbuf *e)
+{
+	int ret = need_aws(c, e);
+
+	if (ret == 0)
+		ret = cloudwatch_alarm_state(&c->aws, name, state, e);
+	return ret;
+}
+
+int control_put_metrics(struct control *c, const struct settings *set,
+			const struct fleet_metrics *m, struct hail_errbuf *e)
+{
+	const char *profile = set->profile;
+	struct metric_dimension dims[2];
+	struct metric_datum data[] = {
+		{ "BuildId", (double)m->build_id, "None" },
+		{ "LatestBuildId", (double)m->latest_id, "None" },
+		{ "Behind", m->behind, "Count" },
+		{ "ActivationFailures", m->activation_failures, "Count" },
+		{ "HealthCheckFailures", m->health_check_failures, "Count" },
+		{ "Held", m->held, "Count" },
+		{ "Paused", m->paused, "Count" },
+	};
+	size_t n_dims = 0;
+	int ret;
+
+	/* the profile's name as given, as the metrics file labels it */
+	if (str_has_prefix(profile, PROFILES_DIR "/"))
+		profile += sizeof(PROFILES_DIR);
+	if (set->autoscaling_group)
+		dims[n_dims++] = (struct metric_dimension){ "AutoScalingGroupName",
+							    set->autoscaling_group };
+	dims[n_dims++] = (struct metric_dimension){ "Profile", profile };
+	ret = need_aws(c, e);
+	if (ret == 0)
+		ret = cloudwatch_put_metrics(&c->aws, set->cloudwatch_namespace ?
+					     set->cloudwatch_namespace : DEFAULT_CLOUDWATCH_NAMESPACE,
+					     dims, n_dims, data, sizeof(data) / sizeof(data[0]), e);
+	return ret;
 }
 
 void control_read(struct control *c, struct control_reading *tags,

@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "aws.h"
+#include "cloudwatch.h"
 #include "error.h"
 #include "imds.h"
 #include "options.h"
@@ -62,6 +63,17 @@ void control_close(struct control *c);
  * is local; SSM once). Logs each change of a source's readability once. */
 void control_read(struct control *c, struct control_reading *tags,
 		  struct control_reading *fleet);
+
+/* The state of the CloudWatch alarm name (cloudwatch.h), with the
+ * instance role's credentials: 0, or the error that kept it unknown (the
+ * caller fails closed). */
+int control_read_alarm(struct control *c, const char *name, enum alarm_state *state,
+		       struct hail_errbuf *e);
+
+/* One PutMetricData of m (fleetmetrics.h) under the settings' namespace,
+ * with the dimensions AutoScalingGroupName (when set) and Profile. */
+int control_put_metrics(struct control *c, const struct settings *set,
+			const struct fleet_metrics *m, struct hail_errbuf *e);
 
 /* Parsers, for tests and fuzzing: 0, or HAIL_E_USAGE with the reason. */
 int control_parse_pause(const char *text, struct control_value *v, struct hail_errbuf *e);

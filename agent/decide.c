@@ -18,6 +18,7 @@ static const char *const action_names[ACTION_COUNT] = {
 	[ACTION_CONFIRM] = "confirm",
 	[ACTION_BLAME] = "blame",
 	[ACTION_OUTAGE] = "outage",
+	[ACTION_ASK_ALARM] = "ask the halt alarm",
 };
 
 const char *action_name(enum action a)
@@ -108,7 +109,12 @@ static void confirm_contact(const struct decide_rules *rules, const struct poll_
 	d->target = ref_of(j->to.id, f->cur_generation, f->cur_path);
 	d->from = j->from;
 	d->mode = following(f);
-	if (f->hydra_answered) {
+	if (!rules->contact_timeout_s) {
+		/* turned off during a check: it ends, and blames nobody */
+		d->action = after_rollback ? ACTION_OUTAGE : ACTION_CONFIRM;
+		say(d, LOG_INFO, "contact-timeout is off now: the check of build %" PRIu64 " ends",
+		    suspect->id);
+	} else if (f->hydra_answered) {
 		if (!after_rollback) {
 			d->action = ACTION_CONFIRM;
 			say(d, LOG_INFO, "Hydra answered after build %" PRIu64 " was activated: "
@@ -182,6 +188,12 @@ static bool resume_journal(const struct decide_rules *rules, const struct agent_
 		 * failed build nor the way back: someone moved the profile since */
 		if (!same(f->cur_path, j->to.path) && j->from.path &&
 		    !same(f->cur_path, j->from.path)) {
+			d->drop_journal = true;
+			return false;
+		}
+		if (j->lost_contact && f->hydra_answered && same(f->cur_path, j->from.path)) {
+			/* its switch never happened, and Hydra answers the build
+			 * after all: no rollback, the build is checked afresh */
 			d->drop_journal = true;
 			return false;
 		}
@@ -316,6 +328,14 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 		    "again until Hydra offers another build (or --retry-failed)", target_id);
 		return;
 	}
+	if (st->outage.path && same(st->outage.path, target_path) && !f->hydra_answered &&
+	    f->cur_path) {
+		/* rule 6a: a build let off after an outage waits for an answer */
+		d->mode = following(f);
+		say(d, LOG_INFO, "build %" PRIu64 " was rolled back in an outage: taking it "
+		    "again once Hydra answers", target_id);
+		return;
+	}
 	if (rules->rollout_window_s && f->cur_path && !f->ctl.pin) {
 		/* rule 7: a machine that has no build yet takes it at once */
 		time_t at = (time_t)f->latest_stoptime +
@@ -330,6 +350,30 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 			    "rollout: adopting it at %s", target_id, when);
 			return;
 		}
+	}
+	if (rules->halt_alarm && f->cur_path && !f->ctl.pin && same(st->halted.path, target_path)) {
+		/* the alarm fired for this build: the fleet's verdict on it stays */
+		d->mode = MODE_HALTED;
+		say(d, LOG_WARNING, "halted: alarm %s stopped build %" PRIu64 ": it is not taken "
+		    "until Hydra offers a newer build (or --retry-failed)", rules->halt_alarm,
+		    target_id);
+		return;
+	}
+	if (rules->halt_alarm && f->cur_path && !f->ctl.pin && f->halt != HALT_CLEAR) {
+		/* rule 8a, right before a switch: as the pause, a machine with no
+		 * build takes one; not asked yet, it is asked first */
+		if (f->halt == HALT_NOT_ASKED) {
+			d->action = ACTION_ASK_ALARM;
+			say(d, LOG_DEBUG, "build %" PRIu64 " is due: asking alarm %s first", target_id,
+			    rules->halt_alarm);
+			return;
+		}
+		d->mode = MODE_HALTED;
+		d->halt_target = f->halt == HALT_ALARM;
+		say(d, LOG_WARNING, "halted: alarm %s %s: not adopting build %" PRIu64,
+		    rules->halt_alarm, f->halt == HALT_ALARM ? "is in ALARM" : f->halt_why &&
+		    f->halt_why[0] ? f->halt_why : "cannot be read", target_id);
+		return;
 	}
 	d->action = ACTION_SWITCH;
 	d->mode = following(f);

@@ -16,8 +16,13 @@
  *      succeeded; else it is activated (unless it failed before);
  *   5. a pause keeps a profile where it is (a fresh one takes the target);
  *   6. a build that failed to activate is not tried again;
+ *   6a. a build rolled back in an outage is taken again only once Hydra
+ *      answers (no flapping while it is away);
  *   7. a new build waits for this machine's rollout turn;
- *   8. else: switch to the target. */
+ *   8. else: switch to the target, unless the halt alarm is in ALARM or
+ *      cannot be read (asked only then; a machine with no build, or a pin,
+ *      goes on); a build the alarm stopped once is not taken after it
+ *      clears: a newer build is (or --retry-failed). */
 #ifndef HAIL_DECIDE_H
 #define HAIL_DECIDE_H
 
@@ -38,6 +43,14 @@ struct control_decision {
 	char pin_why[160];              /* "tag hail:pin", "SSM parameter /p", "" */
 };
 
+/* The halt alarm, when the poll asked it (only before adopting a build). */
+enum halt_reading {
+	HALT_NOT_ASKED,
+	HALT_CLEAR,                     /* OK or INSUFFICIENT_DATA */
+	HALT_ALARM,
+	HALT_UNKNOWN,                   /* no such alarm, or unreadable: fail closed */
+};
+
 /* What one poll observed. Strings are borrowed from whoever gathered them. */
 struct poll_facts {
 	time_t now;
@@ -51,6 +64,8 @@ struct poll_facts {
 	struct control_decision ctl;
 	bool pin_known;                 /* the pinned build's output was read */
 	const char *pin_path;
+	enum halt_reading halt;
+	const char *halt_why;           /* the alarm's state, or why it is unknown */
 	bool hold_file;                 /* STATE_DIR/NAME/hold exists */
 	uint64_t hold_until;            /* the build id in it, 0: none */
 };
@@ -62,6 +77,7 @@ struct decide_rules {
 	const char *profile;            /* for the reasons */
 	const char *hold_path;
 	unsigned contact_timeout_s;     /* 0: no contact check after a switch */
+	const char *halt_alarm;         /* NULL: none */
 };
 
 enum action {
@@ -73,6 +89,7 @@ enum action {
 	ACTION_CONFIRM,                 /* Hydra answered after the switch: the build is good */
 	ACTION_BLAME,                   /* it answered after the rollback: the build cut it off */
 	ACTION_OUTAGE,                  /* no answer after the rollback either: not the build */
+	ACTION_ASK_ALARM,               /* ask the halt alarm, then decide again (never acted) */
 	ACTION_COUNT
 };
 
@@ -89,6 +106,7 @@ struct decision {
 	bool adopt;                     /* the profile as it is becomes the baseline */
 	bool downgrade;                 /* the target is older than the profile's build */
 	bool lost_contact;              /* ROLL_BACK: Hydra did not answer the new build */
+	bool halt_target;               /* the alarm stopped the target: remember it */
 	enum hold_change hold;
 	uint64_t hold_until;            /* HOLD_WRITE */
 	time_t wake_at;                 /* ACTION_WAIT */

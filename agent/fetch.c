@@ -254,6 +254,12 @@ void fetch_close(struct fetch *f)
 	stop_fetcher(f);
 }
 
+void fetch_renew(struct fetch *f)
+{
+	/* not a failure: not counted, no backoff; the next question starts it */
+	stop_fetcher(f);
+}
+
 /* Sends a question, with the netrc's descriptor for Hydra's, and reads its
  * reply. Never blocks on the channel: a fetcher that does not take its
  * questions is lost, not waited for. */
@@ -276,8 +282,9 @@ static int ask(struct fetch *f, struct record_ask *q, struct record_reply *reply
 			return ret;
 	}
 	q->seq = ++f->seq;
-	iov.iov_len = record_put_ask(buf, q->type, q->seq, q->id);
-	if (q->type != RECORD_ASK_CONTROL && f->set->netrc_file) {
+	iov.iov_len = q->type == RECORD_ASK_METRICS ? record_put_ask_metrics(buf, q->seq, &q->metrics) :
+		record_put_ask(buf, q->type, q->seq, q->id);
+	if ((q->type == RECORD_ASK_LATEST || q->type == RECORD_ASK_BUILD) && f->set->netrc_file) {
 		netrc = open(f->set->netrc_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (netrc < 0) {
 			char shown[128];
@@ -344,4 +351,23 @@ void fetch_control(struct fetch *f, struct control_reading *tags, struct control
 	memset(tags, 0, sizeof(*tags));
 	memset(fleet, 0, sizeof(*fleet));
 	tags->kind = fleet->kind = READING_UNREADABLE;
+}
+
+int fetch_alarm(struct fetch *f, enum alarm_state *state, struct hail_errbuf *e)
+{
+	struct record_ask q = { .type = RECORD_ASK_ALARM };
+	struct record_reply r;
+	int ret = ask(f, &q, &r, e);
+
+	if (ret == 0)
+		*state = r.u.alarm;
+	return ret;
+}
+
+int fetch_metrics(struct fetch *f, const struct fleet_metrics *m, struct hail_errbuf *e)
+{
+	struct record_ask q = { .type = RECORD_ASK_METRICS, .metrics = *m };
+	struct record_reply r;
+
+	return ask(f, &q, &r, e);
 }

@@ -46,6 +46,11 @@ int fetch_open(struct fetch *f, const struct settings *set, unsigned long *resta
 	       struct hail_errbuf *e);
 void fetch_close(struct fetch *f);
 
+/* Stops the fetcher; the next question starts a new one, with no
+ * connection, TLS session, resolver cache or CA store of the old one's (a
+ * contact check must prove the way to Hydra as the new build left it). */
+void fetch_renew(struct fetch *f);
+
 /* The latest build of the job. When it is still known_id, *same is set and
  * *b untouched. */
 int fetch_latest(struct fetch *f, uint64_t known_id, struct record_build *b, bool *same,
@@ -57,5 +62,11 @@ int fetch_build(struct fetch *f, uint64_t id, struct record_build *b, struct hai
 /* Both control sources. A fetcher that cannot answer leaves both
  * unreadable, which keeps what they said last. */
 void fetch_control(struct fetch *f, struct control_reading *tags, struct control_reading *fleet);
+
+/* Sends the fleet metrics (--cloudwatch-metrics): 0, or why not. */
+int fetch_metrics(struct fetch *f, const struct fleet_metrics *m, struct hail_errbuf *e);
+
+/* The state of --halt-alarm: 0, or the error that kept it unknown. */
+int fetch_alarm(struct fetch *f, enum alarm_state *state, struct hail_errbuf *e);
 
 #endif

@@ -233,6 +233,24 @@ static int answer(struct fetcher *f, const struct record_ask *ask, int passed, u
 		*len = record_put_control(out, ask->seq, &tags, &fleet);
 		return 0;
 	}
+	if (ask->type == RECORD_ASK_METRICS) {
+		if (!f->control_on || !f->set->cloudwatch_metrics)
+			return hail_fail(e, HAIL_E_INTERNAL, "no cloudwatch-metrics is set");
+		ret = control_put_metrics(&f->control, f->set, &ask->metrics, e);
+		if (ret == 0)
+			*len = record_put_done(out, ask->seq);
+		return ret;
+	}
+	if (ask->type == RECORD_ASK_ALARM) {
+		enum alarm_state state;
+
+		if (!f->control_on || !f->set->halt_alarm)
+			return hail_fail(e, HAIL_E_INTERNAL, "no halt-alarm is set");
+		ret = control_read_alarm(&f->control, f->set->halt_alarm, &state, e);
+		if (ret == 0)
+			*len = record_put_alarm(out, ask->seq, state);
+		return ret;
+	}
 	ret = take_netrc(f, passed, e);
 	if (ret < 0)
 		return ret;

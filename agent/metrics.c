@@ -139,6 +139,9 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	head(&o, "hail_reboots_requested_total", "counter", "Times hail ran the reboot-command.");
 	put(&o, "hail_reboots_requested_total{profile=\"%s\"} %lu\n", p,
 	    s->counters.reboots_requested);
+	head(&o, "hail_halted", "gauge",
+	     "1 while the halt alarm (in ALARM, or unreadable) keeps a new build out.");
+	put(&o, "hail_halted{profile=\"%s\"} %d\n", p, s->mode == MODE_HALTED);
 	head(&o, "hail_paused", "gauge", "1 while a tag or the fleet's SSM parameter pauses hail.");
 	put(&o, "hail_paused{profile=\"%s\"} %d\n", p, s->paused);
 	head(&o, "hail_pinned_build_id", "gauge", "The build hail is pinned to (0: not pinned).");

@@ -12,6 +12,7 @@ static const char *const mode_names[MODE_COUNT] = {
 	[MODE_WAITING_ROLLOUT] = "waiting: rollout",
 	[MODE_WAITING_DISK] = "waiting: disk space",
 	[MODE_CONFIRMING] = "confirming: contact",
+	[MODE_HALTED] = "halted: alarm",
 };
 
 static const char *const phase_names[PHASE_COUNT] = {

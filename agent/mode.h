@@ -16,6 +16,7 @@ enum agent_mode {
 	MODE_WAITING_ROLLOUT,   /* the target waits for this machine's turn */
 	MODE_WAITING_DISK,      /* the target does not fit on the store's disk */
 	MODE_CONFIRMING,        /* after a switch: waiting for Hydra to answer (contact-timeout) */
+	MODE_HALTED,            /* the halt alarm is in ALARM, or cannot be read */
 	MODE_COUNT
 };
 
@@ -31,7 +32,7 @@ enum agent_phase {
 
 /* "following", "pinned", "paused", "held: manual switch", "held: hold file",
  * "held: failed build", "waiting: rollout", "waiting: disk space",
- * "confirming: contact". */
+ * "confirming: contact", "halted: alarm". */
 const char *mode_name(enum agent_mode m);
 
 /* The mode a name stands for; MODE_FOLLOWING for an unknown one. */

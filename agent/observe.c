@@ -137,6 +137,24 @@ static int observe_pin(struct agent *a, const struct control_decision *d, struct
 	return 0;
 }
 
+void observe_halt(struct agent *a)
+{
+	struct observation *o = &a->obs;
+	struct poll_facts *f = &o->f;
+	enum alarm_state state;
+	struct hail_errbuf why;
+
+	if (fetch_alarm(&a->clients.fetch, &state, &why) < 0) {
+		f->halt = HALT_UNKNOWN;
+		snprintf(o->halt_why, sizeof(o->halt_why), "cannot be read (%.300s)", why.msg);
+		return;
+	}
+	f->halt = state == ALARM_STATE_ALARM ? HALT_ALARM : state == ALARM_STATE_MISSING ?
+		HALT_UNKNOWN : HALT_CLEAR;
+	snprintf(o->halt_why, sizeof(o->halt_why), "%s", state == ALARM_STATE_MISSING ?
+		 "does not exist in CloudWatch" : alarm_state_name(state));
+}
+
 /* Keeps the first error of the poll: it is what the poll reports. */
 static void note_error(struct observation *o, int ret, const struct hail_errbuf *e)
 {
@@ -194,6 +212,7 @@ int observe(struct agent *a, struct hail_errbuf *e)
 		f->hold_until = 0;
 	}
 	f->hold_file = held;
+	f->halt_why = o->halt_why;
 	if (o->err)
 		return hail_fail(e, o->err, "%s", o->why.msg);
 	return 0;

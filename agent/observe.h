@@ -16,4 +16,9 @@ int observe(struct agent *a, struct hail_errbuf *e);
 
 void observation_clear(struct observation *o);
 
+/* The halt alarm, when decide() asks for it (ACTION_ASK_ALARM: right
+ * before a switch; one DescribeAlarms then, none on an idle poll or while
+ * a build waits for its rollout turn). Sets a->obs.f.halt. */
+void observe_halt(struct agent *a);
+
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fleetmetrics.h"
 #include "log.h"
 #include "disksettings.h"
 #include "period.h"
@@ -39,10 +40,18 @@ struct opt_def {
 static const struct opt_def opt_table[] = {
 	{ "activation-timeout", ARG_PERIOD, OPT_ACTIVATION_TIMEOUT, "PERIOD",
 	  "kill bin/activate (its whole process group) after PERIOD; default 15m" },
+	{ "autoscaling-group", ARG_STRING, OPT_AUTOSCALING_GROUP, "NAME",
+	  "this machine's Auto Scaling group, a dimension of the fleet metrics" },
 	{ "aws-endpoint-url", ARG_STRING, OPT_AWS_ENDPOINT_URL, "URL",
 	  "AWS API endpoint for SSM (default: AWS_ENDPOINT_URL, else AWS's own)" },
 	{ "ca-file", ARG_STRING, OPT_CA_FILE, "FILE",
 	  "also trust the CAs in FILE (PEM) for Hydra, beside the system's" },
+	{ "cloudwatch-metrics", ARG_NONE, OPT_CLOUDWATCH_METRICS, NULL,
+	  "send the fleet metrics to CloudWatch (PutMetricData) after polls that change them" },
+	{ "cloudwatch-namespace", ARG_STRING, OPT_CLOUDWATCH_NAMESPACE, "NAME",
+	  "the fleet metrics' namespace; default hail" },
+	{ "cloudwatch-period", ARG_PERIOD, OPT_CLOUDWATCH_PERIOD, "PERIOD",
+	  "send the fleet metrics at least this often; default 5m" },
 	{ "config", ARG_STRING, OPT_CONFIG, "FILE",
 	  "read settings from a JSON object whose keys are these long flags" },
 	{ "contact-timeout", ARG_PERIOD, OPT_CONTACT_TIMEOUT, "PERIOD",
@@ -57,6 +66,8 @@ static const struct opt_def opt_table[] = {
 	  "fleet settings shared by this machine's agents, when FILE exists" },
 	{ "gc", ARG_STRING, OPT_GC, "MODE",
 	  "collect Nix's garbage: off (default), when-needed (before a switch that does not fit), after-deploy" },
+	{ "halt-alarm", ARG_STRING, OPT_HALT_ALARM, "NAME",
+	  "adopt no new build while this CloudWatch alarm is in ALARM (or unreadable)" },
 	{ "health-check-timeout", ARG_PERIOD, OPT_HEALTH_CHECK_TIMEOUT, "PERIOD",
 	  "kill bin/health-check after PERIOD; default 5m" },
 	{ "help", ARG_ACTION, OPT_HELP, NULL, "show this help and exit" },
@@ -149,6 +160,7 @@ static unsigned *period_field(struct settings *s, enum opt_id id)
 	case OPT_HEALTH_CHECK_TIMEOUT: return &s->health_check_timeout_s;
 	case OPT_ROLLOUT_WINDOW: return &s->rollout_window_s;
 	case OPT_CONTACT_TIMEOUT: return &s->contact_timeout_s;
+	case OPT_CLOUDWATCH_PERIOD: return &s->cloudwatch_period_s;
 	default: return NULL;
 	}
 }
@@ -180,6 +192,9 @@ static char **string_field(struct settings *s, enum opt_id id)
 	case OPT_GC: return &s->gc;
 	case OPT_REBOOT_COMMAND: return &s->reboot_command;
 	case OPT_EVENT_COMMAND: return &s->event_command;
+	case OPT_HALT_ALARM: return &s->halt_alarm;
+	case OPT_CLOUDWATCH_NAMESPACE: return &s->cloudwatch_namespace;
+	case OPT_AUTOSCALING_GROUP: return &s->autoscaling_group;
 	default: return NULL;
 	}
 }
@@ -191,6 +206,7 @@ static bool *bool_field(struct settings *s, enum opt_id id)
 	case OPT_VERBOSE: return &s->verbose;
 	case OPT_RETRY_FAILED: return &s->retry_failed;
 	case OPT_WAIT_FOR_EVAL: return &s->wait_for_eval;
+	case OPT_CLOUDWATCH_METRICS: return &s->cloudwatch_metrics;
 	case OPT_HELP: return &s->help;
 	case OPT_VERSION: return &s->version;
 	default: return NULL;
@@ -361,7 +377,9 @@ static int set_from_json(struct settings *s, const struct opt_def *o, const cJSO
 		    OPT_BIT(OPT_ROLLOUT_WINDOW) | OPT_BIT(OPT_KEEP_GENERATIONS) | \
 		    OPT_BIT(OPT_GC) | OPT_BIT(OPT_MIN_FREE_AFTER) | \
 		    OPT_BIT(OPT_CONTACT_TIMEOUT) | OPT_BIT(OPT_REBOOT_WINDOW) | \
-		    OPT_BIT(OPT_REBOOT_COMMAND))
+		    OPT_BIT(OPT_REBOOT_COMMAND) | OPT_BIT(OPT_HALT_ALARM) | \
+		    OPT_BIT(OPT_CLOUDWATCH_METRICS) | OPT_BIT(OPT_CLOUDWATCH_NAMESPACE) | \
+		    OPT_BIT(OPT_CLOUDWATCH_PERIOD) | OPT_BIT(OPT_AUTOSCALING_GROUP))
 
 /* The config and the fleet file's reader; fleet limits it to FLEET_KEYS. */
 static int read_json(struct settings *s, bool fleet, const char *name, const char *text,
@@ -393,7 +411,9 @@ static int read_json(struct settings *s, bool fleet, const char *name, const cha
 			ret = hail_fail(e, HAIL_E_USAGE, "fleet file %s: key %s: not a fleet setting "
 					"(only rollout-window, control-ssm-parameter, aws-endpoint-url, "
 					"imds-endpoint, instance-id, keep-generations, gc, min-free-after, "
-					"contact-timeout, reboot-window and reboot-command)", fname, key);
+					"contact-timeout, reboot-window, reboot-command, halt-alarm, cloudwatch-metrics, "
+					"cloudwatch-namespace, cloudwatch-period and autoscaling-group)",
+					fname, key);
 			goto out;
 		}
 		if (!o || o->type == ARG_ACTION || o->id == OPT_CONFIG) {
@@ -482,6 +502,8 @@ static int fill_defaults(struct settings *s, struct hail_errbuf *e)
 		s->http_timeout_s = DEFAULT_HTTP_TIMEOUT_S;
 	if (!(s->given & OPT_BIT(OPT_HEALTH_CHECK_TIMEOUT)))
 		s->health_check_timeout_s = DEFAULT_HEALTH_CHECK_TIMEOUT_S;
+	if (!(s->given & OPT_BIT(OPT_CLOUDWATCH_PERIOD)))
+		s->cloudwatch_period_s = DEFAULT_CLOUDWATCH_PERIOD_S;
 	if (!s->state_dir) {
 		s->state_dir = strdup(DEFAULT_STATE_DIR);
 		if (!s->state_dir)
@@ -557,6 +579,9 @@ void settings_free(struct settings *s)
 	free(s->gc);
 	free(s->reboot_command);
 	free(s->event_command);
+	free(s->halt_alarm);
+	free(s->cloudwatch_namespace);
+	free(s->autoscaling_group);
 	free(s->instance_id);
 	memset(s, 0, sizeof(*s));
 }

@@ -27,8 +27,12 @@
 
 enum opt_id {
 	OPT_ACTIVATION_TIMEOUT,
+	OPT_AUTOSCALING_GROUP,
 	OPT_AWS_ENDPOINT_URL,
 	OPT_CA_FILE,
+	OPT_CLOUDWATCH_METRICS,
+	OPT_CLOUDWATCH_NAMESPACE,
+	OPT_CLOUDWATCH_PERIOD,
 	OPT_CONFIG,
 	OPT_CONTACT_TIMEOUT,
 	OPT_CONTROL_SSM_PARAMETER,
@@ -36,6 +40,7 @@ enum opt_id {
 	OPT_FETCHER_USER,
 	OPT_FLEET_FILE,
 	OPT_GC,
+	OPT_HALT_ALARM,
 	OPT_HEALTH_CHECK_TIMEOUT,
 	OPT_HELP,
 	OPT_HTTP_TIMEOUT,
@@ -90,6 +95,11 @@ struct settings {
 	struct daily_window reboot_window;      /* when given: reboot in it when a build asks */
 	char *reboot_command;   /* owned, or NULL: systemctl reboot */
 	char *event_command;    /* owned, or NULL: no deployment events (event.h) */
+	char *halt_alarm;       /* owned, or NULL: no CloudWatch alarm halts adoption */
+	bool cloudwatch_metrics;        /* send the fleet metrics (fleetmetrics.h) */
+	unsigned cloudwatch_period_s;   /* at least this often; 0: the default */
+	char *cloudwatch_namespace;     /* owned, or NULL: "hail" */
+	char *autoscaling_group;        /* owned, or NULL: the metrics' dimension unknown */
 	bool oneshot;
 	bool verbose;
 	bool retry_failed;
@@ -112,7 +122,9 @@ int settings_read_config_json(struct settings *s, const char *name, const char *
 /* Reads a fleet file's JSON text into s, leaving settings already given
  * alone. Only the fleet keys (rollout-window, control-ssm-parameter,
  * aws-endpoint-url, imds-endpoint, instance-id, keep-generations, gc,
- * min-free-after, contact-timeout, reboot-window, reboot-command) are accepted: any other
+ * min-free-after, contact-timeout, reboot-window, reboot-command, halt-alarm,
+ * cloudwatch-metrics, cloudwatch-period, cloudwatch-namespace, autoscaling-group) are
+ * accepted: any other
  * setting there is HAIL_E_USAGE, so that the machine-wide file cannot move
  * an agent to another job or profile. Unknown keys are warned about and
  * ignored, as in a config file. Exposed for tests and fuzzing. */

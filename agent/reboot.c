@@ -125,6 +125,10 @@ void reboot_check_required(struct agent_state *st, const char *profile,
 	free(file);
 	if (!required) {
 		ref_clear(&st->reboot.required);
+		/* the reboot asked for it happened: a later need of the same
+		 * build (after another build's kernel) is a new one */
+		if (ref_is(&st->reboot.requested, ref->path))
+			ref_clear(&st->reboot.requested);
 		return;
 	}
 	if (ref_is(&st->reboot.required, ref->path))

@@ -70,8 +70,31 @@ size_t record_put_ask(uint8_t *buf, enum record_type type, uint32_t seq, uint64_
 	struct out o;
 
 	start(&o, buf, type, seq);
-	if (type != RECORD_ASK_CONTROL)
+	if (type != RECORD_ASK_CONTROL && type != RECORD_ASK_ALARM)
 		put_u(&o, id, 8);
+	return finish(&o);
+}
+
+size_t record_put_ask_metrics(uint8_t *buf, uint32_t seq, const struct fleet_metrics *m)
+{
+	struct out o;
+
+	start(&o, buf, RECORD_ASK_METRICS, seq);
+	put_u(&o, m->build_id, 8);
+	put_u(&o, m->latest_id, 8);
+	put_u(&o, m->behind, 1);
+	put_u(&o, m->activation_failures, 4);
+	put_u(&o, m->health_check_failures, 4);
+	put_u(&o, m->held, 1);
+	put_u(&o, m->paused, 1);
+	return finish(&o);
+}
+
+size_t record_put_done(uint8_t *buf, uint32_t seq)
+{
+	struct out o;
+
+	start(&o, buf, RECORD_DONE, seq);
 	return finish(&o);
 }
 
@@ -124,6 +147,15 @@ size_t record_put_control(uint8_t *buf, uint32_t seq, const struct control_readi
 	start(&o, buf, RECORD_CONTROL, seq);
 	put_reading(&o, 1, tags);
 	put_reading(&o, 2, fleet);
+	return finish(&o);
+}
+
+size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state)
+{
+	struct out o;
+
+	start(&o, buf, RECORD_ALARM, seq);
+	put_u(&o, (uint64_t)state, 1);
 	return finish(&o);
 }
 
@@ -263,7 +295,29 @@ int record_read_ask(const uint8_t *buf, size_t len, struct record_ask *ask,
 			return bad(e, "build id out of range");
 		break;
 	case RECORD_ASK_CONTROL:
+	case RECORD_ASK_ALARM:
 		break;
+	case RECORD_ASK_METRICS: {
+		struct fleet_metrics *m = &ask->metrics;
+		unsigned behind, held, paused;
+
+		m->build_id = get_u(&in, 8);
+		m->latest_id = get_u(&in, 8);
+		behind = (unsigned)get_u(&in, 1);
+		m->activation_failures = (uint32_t)get_u(&in, 4);
+		m->health_check_failures = (uint32_t)get_u(&in, 4);
+		held = (unsigned)get_u(&in, 1);
+		paused = (unsigned)get_u(&in, 1);
+		if ((m->build_id && !id_valid(m->build_id)) ||
+		    (m->latest_id && !id_valid(m->latest_id)))
+			return bad(e, "build id out of range");
+		if (behind > 1 || held > 1 || paused > 1)
+			return bad(e, "a flag that is neither 0 nor 1");
+		m->behind = behind;
+		m->held = held;
+		m->paused = paused;
+		break;
+	}
 	default:
 		return bad(e, "not a question");
 	}
@@ -381,6 +435,21 @@ int record_read_reply(const uint8_t *buf, size_t len, const struct record_ask *a
 		if (ret == 0)
 			ret = read_reading(&in, 2, &reply->u.control[1], e);
 		break;
+	case RECORD_DONE:
+		if (ask->type != RECORD_ASK_METRICS)
+			return bad(e, "DONE that was not asked for");
+		break;
+	case RECORD_ALARM: {
+		unsigned state;
+
+		if (ask->type != RECORD_ASK_ALARM)
+			return bad(e, "an alarm that was not asked for");
+		state = (unsigned)get_u(&in, 1);
+		if (state >= ALARM_STATE_COUNT)
+			return bad(e, "unknown alarm state");
+		reply->u.alarm = (enum alarm_state)state;
+		break;
+	}
 	case RECORD_ERROR:
 		ret = read_error(&in, ask->type == RECORD_ASK_START, reply, e);
 		break;

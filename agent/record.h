@@ -15,6 +15,10 @@
  *     ASK_LATEST    u64 known id (0: none): the latest build of the job
  *     ASK_BUILD     u64 id: that build (a pin's)
  *     ASK_CONTROL   (empty): pause and pin from the instance tags and SSM
+ *     ASK_ALARM     (empty): the state of the halt alarm (CloudWatch)
+ *     ASK_METRICS   u64 build id, u64 latest id, u8 behind, u32 activation
+ *                   failures, u32 health check failures, u8 held, u8 paused:
+ *                   the fleet metrics to send (fleetmetrics.h)
  *
  *   fetcher -> root
  *     HELLO         (empty, sequence 0): set up and confined, ready for
@@ -25,6 +29,9 @@
  *     CONTROL       2 x { u8 source (1 tags, 2 fleet), u8 reading (0 value,
  *                   1 absent, 2 unreadable), u8 pause, i64 pause until,
  *                   u64 pin }, tags first
+ *     ALARM         u8 state (cloudwatch.h: 0 OK, 1 ALARM, 2 INSUFFICIENT_DATA,
+ *                   3 no such alarm); an ERROR when it cannot be read
+ *     DONE          (empty): the metrics were sent
  *     ERROR         i8 error kind (error.h), string message
  *
  * The reader re-validates every field: ids in 1..2^63-1 (a pin may be 0),
@@ -39,8 +46,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cloudwatch.h"
 #include "control.h"
 #include "error.h"
+#include "fleetmetrics.h"
 #include "storepath.h"
 
 #define RECORD_VERSION 1
@@ -55,11 +64,15 @@ enum record_type {
 	RECORD_ASK_LATEST = 1,
 	RECORD_ASK_BUILD = 2,
 	RECORD_ASK_CONTROL = 3,
+	RECORD_ASK_ALARM = 4,
+	RECORD_ASK_METRICS = 5,
 	RECORD_HELLO = 15,
 	RECORD_BUILD = 16,
 	RECORD_SAME = 17,
 	RECORD_CONTROL = 18,
 	RECORD_ERROR = 19,
+	RECORD_ALARM = 20,
+	RECORD_DONE = 21,
 };
 
 struct record_build {
@@ -74,6 +87,7 @@ struct record_ask {
 	enum record_type type;
 	uint32_t seq;
 	uint64_t id;                    /* ASK_LATEST's known id, ASK_BUILD's id */
+	struct fleet_metrics metrics;   /* ASK_METRICS */
 };
 
 /* A reply, as the root side reads it. */
@@ -83,6 +97,7 @@ struct record_reply {
 		struct record_build build;              /* BUILD */
 		uint64_t same_id;                       /* SAME */
 		struct control_reading control[2];      /* CONTROL: tags, fleet */
+		enum alarm_state alarm;                 /* ALARM */
 		struct {
 			int kind;                       /* a HAIL_E_* */
 			char message[RECORD_MESSAGE_MAX + 1];
@@ -93,12 +108,15 @@ struct record_reply {
 /* Writers: the record's length in buf (RECORD_MAX bytes), or 0 when a field
  * does not fit its limit (the caller sends an ERROR instead). */
 size_t record_put_ask(uint8_t *buf, enum record_type type, uint32_t seq, uint64_t id);
+size_t record_put_ask_metrics(uint8_t *buf, uint32_t seq, const struct fleet_metrics *m);
+size_t record_put_done(uint8_t *buf, uint32_t seq);
 size_t record_put_hello(uint8_t *buf);
 size_t record_put_build(uint8_t *buf, uint32_t seq, uint64_t id, int64_t stoptime,
 			const char *path, const char *job);
 size_t record_put_same(uint8_t *buf, uint32_t seq, uint64_t id);
 size_t record_put_control(uint8_t *buf, uint32_t seq, const struct control_reading *tags,
 			  const struct control_reading *fleet);
+size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state);
 size_t record_put_error(uint8_t *buf, uint32_t seq, int kind, const char *message);
 
 /* The fetcher's reader of questions: 0, or HAIL_E_PROTOCOL with the reason. */

@@ -48,6 +48,8 @@ void state_free(struct agent_state *s)
 	ref_clear(&s->good);
 	ref_clear(&s->reboot.required);
 	ref_clear(&s->reboot.requested);
+	ref_clear(&s->outage);
+	ref_clear(&s->halted);
 	for (unsigned i = 0; i < s->n_gens; i++)
 		ref_clear(&s->gens[i]);
 	free(s->latest_path);
@@ -392,6 +394,31 @@ char *state_to_json(const struct agent_state *s)
 		jw_printf(&w, "\t\"disk\": {\"build-id\": %llu, \"needed\": %llu, \"free\": %llu},\n",
 			  (unsigned long long)s->disk_wait_id, (unsigned long long)s->disk_needed,
 			  (unsigned long long)s->disk_free);
+	if (s->cw_sent.at) {
+		const struct fleet_metrics *m = &s->cw_sent.values;
+
+		jw_printf(&w, "\t\"cloudwatch-sent\": {\"time\": %lld, \"build-id\": %llu, "
+			  "\"latest-build-id\": %llu, \"behind\": %d, \"held\": %d, \"paused\": %d, "
+			  "\"activations-failed\": %lu, \"health-checks-failed\": %lu},\n",
+			  (long long)s->cw_sent.at, (unsigned long long)m->build_id,
+			  (unsigned long long)m->latest_id, m->behind, m->held, m->paused,
+			  s->cw_sent.activations_failed, s->cw_sent.health_checks_failed);
+	}
+	if (s->halted.path) {
+		jw_printf(&w, "\t\"halted\": ");
+		jw_ref(&w, &s->halted);
+		jw_printf(&w, ",\n");
+	}
+	if (s->outage.path) {
+		jw_printf(&w, "\t\"outage\": ");
+		jw_ref(&w, &s->outage);
+		jw_printf(&w, ",\n");
+	}
+	if (s->halt_reason[0]) {
+		jw_printf(&w, "\t\"halt\": ");
+		jw_string(&w, s->halt_reason);
+		jw_printf(&w, ",\n");
+	}
 	if (s->reboot.required.path || s->reboot.requested.path) {
 		jw_printf(&w, "\t\"reboot\": {\"required\": ");
 		if (s->reboot.required.path)
@@ -531,7 +558,8 @@ static int read_journal(const cJSON *o, struct agent_state *s)
 			ret = read_ref(cJSON_GetObjectItemCaseSensitive(j, "from"), &s->journal.from);
 		s->journal.lost_contact = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "cause"));
 		s->journal.until = (time_t)num(j, "until");
-		if (!s->journal.to.path)
+		if (!s->journal.to.path ||
+		    (s->journal.phase == PHASE_CONFIRMING_ROLLBACK && !s->journal.from.path))
 			s->journal.phase = PHASE_IDLE;      /* nothing to finish */
 	} else if (old) {
 		ret = read_ref(old, &s->journal.to);
@@ -548,6 +576,20 @@ static int read_journal(const cJSON *o, struct agent_state *s)
 	/* no generation record from it: hail 0.3 could note a wrong id after
 	 * a rollback, and an id is kept only where it is known */
 	return ret;
+}
+
+static void read_cw_sent(const cJSON *o, struct fleet_metrics_sent *c)
+{
+	if (!o)
+		return;
+	c->at = (time_t)num(o, "time");
+	c->values.build_id = (uint64_t)num(o, "build-id");
+	c->values.latest_id = (uint64_t)num(o, "latest-build-id");
+	c->values.behind = num(o, "behind") != 0;
+	c->values.held = num(o, "held") != 0;
+	c->values.paused = num(o, "paused") != 0;
+	c->activations_failed = (unsigned long)num(o, "activations-failed");
+	c->health_checks_failed = (unsigned long)num(o, "health-checks-failed");
 }
 
 static int read_reboot(const cJSON *o, struct agent_state *s)
@@ -609,6 +651,12 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	s->activation_time = (time_t)num(act, "time");
 	read_health_check(cJSON_GetObjectItemCaseSensitive(act, "health-check"), s);
 	read_control(o, s);
+	copy_string(s->halt_reason, sizeof(s->halt_reason), o, "halt");
+	read_cw_sent(cJSON_GetObjectItemCaseSensitive(o, "cloudwatch-sent"), &s->cw_sent);
+	if (ret == 0)
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "outage"), &s->outage);
+	if (ret == 0)
+		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "halted"), &s->halted);
 	if (ret == 0)
 		ret = read_journal(o, s);
 	if (ret == 0)

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "error.h"
+#include "fleetmetrics.h"
 #include "mode.h"
 
 #define STATE_FAILED_MAX 16
@@ -113,6 +114,12 @@ struct agent_state {
 	struct failed_build failed[STATE_FAILED_MAX];
 	unsigned n_failed;
 	struct reboot_record reboot;
+	char halt_reason[400];          /* MODE_HALTED: which alarm, and its state */
+	struct fleet_metrics_sent cw_sent;      /* what CloudWatch was told last */
+	struct build_ref halted;        /* the build the halt alarm stopped: not taken
+					 * even after the alarm clears (a newer one is) */
+	struct build_ref outage;        /* let off after an outage: taken again only
+					 * once Hydra answers (contact-timeout) */
 	struct state_counters counters;
 };
 

@@ -59,10 +59,13 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 		printf("  last known good: none (no activation of it has succeeded)\n");
 	if (s->journal.phase == PHASE_CONFIRMING || s->journal.phase == PHASE_CONFIRMING_ROLLBACK) {
 		format_time(s->journal.until, when, sizeof(when));
-		printf("  contact check: %s build %" PRIu64 ", Hydra must answer by %s\n",
-		       s->journal.phase == PHASE_CONFIRMING ? "activated" : "rolled back from",
-		       s->journal.phase == PHASE_CONFIRMING ? s->journal.to.id : s->journal.from.id,
-		       when);
+		if (s->journal.phase == PHASE_CONFIRMING)
+			printf("  contact check: build %" PRIu64 " activated; it is rolled back "
+			       "unless Hydra answers by %s\n", s->journal.to.id, when);
+		else
+			printf("  contact check: rolled back from build %" PRIu64 "; an answer from "
+			       "Hydra by %s blames it, none is an outage\n", s->journal.from.id,
+			       when);
 	} else if (s->journal.phase != PHASE_IDLE) {
 		printf("  unfinished: %s %s (finished at the next poll)\n", phase_name(s->journal.phase),
 		       s->journal.to.path);
@@ -100,6 +103,8 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 	if (s->pin_id)
 		printf("  pinned to build %" PRIu64 "%s%s\n", s->pin_id, s->paused ? "" : " by ",
 		       s->paused ? "" : s->control_source);
+	if (s->mode == MODE_HALTED && s->halt_reason[0])
+		printf("  %s\n", s->halt_reason);
 	if (s->disk_wait_id)
 		printf("  disk: build %" PRIu64 " needs %" PRIu64 " MiB with the margin; %" PRIu64
 		       " MiB free\n", s->disk_wait_id, s->disk_needed >> 20, s->disk_free >> 20);

@@ -1,6 +1,5 @@
 #include "autoscaling.h"
 
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,23 +26,13 @@ static int call(struct aws *a, const char *operation, const char *const *params,
 		char **answer, char code[AWS_CODE_MAX], struct hail_errbuf *e)
 {
 	char form[2048], *body = NULL;
-	size_t used = 0;
 	int ret;
 
-	form[0] = '\0';
-	for (; params[0]; params += 2) {
-		char *v = curl_easy_escape(NULL, params[1], 0);
-		int n;
-
-		if (!v)
-			return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-		n = snprintf(form + used, sizeof(form) - used, "%s%s=%s", used ? "&" : "",
-			     params[0], v);
-		curl_free(v);
-		if (n < 0 || (size_t)n >= sizeof(form) - used)
-			return hail_fail(e, HAIL_E_USAGE, "%s: parameters too long", operation);
-		used += (size_t)n;
-	}
+	ret = aws_form(form, sizeof(form), params);
+	if (ret == HAIL_E_INTERNAL)
+		return hail_fail(e, ret, "out of memory");
+	if (ret < 0)
+		return hail_fail(e, ret, "%s: parameters too long", operation);
 	ret = aws_call(a, &aws_autoscaling, operation, form, ASG_ANSWER_MAX, &body, code, e);
 	if (ret == 0 && answer)
 		*answer = body;

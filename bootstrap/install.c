@@ -211,6 +211,18 @@ static int write_fleet(const struct install_paths *p, const struct boot_settings
 	}
 	if (s->reboot_command)
 		cJSON_AddStringToObject(o, "reboot-command", s->reboot_command);
+	if (s->halt_alarm)
+		cJSON_AddStringToObject(o, "halt-alarm", s->halt_alarm);
+	if (s->cloudwatch_metrics)
+		cJSON_AddBoolToObject(o, "cloudwatch-metrics", 1);
+	if (s->cloudwatch_period_s) {
+		period_format(s->cloudwatch_period_s, period, sizeof(period));
+		cJSON_AddStringToObject(o, "cloudwatch-period", period);
+	}
+	if (s->cloudwatch_namespace)
+		cJSON_AddStringToObject(o, "cloudwatch-namespace", s->cloudwatch_namespace);
+	if (s->cloudwatch_metrics && in->autoscaling_group)
+		cJSON_AddStringToObject(o, "autoscaling-group", in->autoscaling_group);
 	if (s->aws_endpoint_url)
 		cJSON_AddStringToObject(o, "aws-endpoint-url", s->aws_endpoint_url);
 	/* the agent reads the pause and pin tags from the same IMDS */

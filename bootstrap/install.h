@@ -46,6 +46,7 @@ int install_paths_init(struct install_paths *p, const char *root, const char *pr
 struct install_instance {
 	const char *instance_id;        /* for the rollout cohort */
 	const char *imds_endpoint;      /* for the pause and pin tags */
+	const char *autoscaling_group;  /* for the fleet metrics, or NULL */
 };
 
 /* Writes the settings' files. *changed tells whether any file changed.

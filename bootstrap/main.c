@@ -241,6 +241,29 @@ static int find_group(struct lifecycle *lc, struct imds *m, const char *configur
 	return asg_group_of(lc->aws, lc->instance_id, &lc->group, e);
 }
 
+/* The group for the fleet metrics' dimension: the lifecycle's, the one
+ * configured, else EC2's tag. Not knowing it is no error: the metrics then
+ * go with the Profile dimension alone. */
+static const char *metrics_group(struct lifecycle *lc, struct imds *m,
+				 const struct boot_settings *s)
+{
+	struct hail_errbuf e;
+	size_t len;
+
+	if (lc->group)
+		return lc->group;
+	if (s->autoscaling_group)
+		return s->autoscaling_group;
+	if (imds_get(m, "meta-data/tags/instance/aws:autoscaling:groupName", ASG_NAME_MAX,
+		     &lc->group, &len, &e) == 0 && asg_name_valid(lc->group))
+		return lc->group;
+	free(lc->group);
+	lc->group = NULL;
+	log_info("no Auto Scaling group known (no autoscaling-group, no aws:autoscaling:groupName "
+		 "tag): the fleet metrics go with the Profile dimension alone");
+	return NULL;
+}
+
 static void send_heartbeat(void)
 {
 	struct lifecycle *lc = heartbeat_target;
@@ -467,6 +490,8 @@ int main(int argc, char **argv)
 	}
 	instance.instance_id = instance_id;
 	instance.imds_endpoint = m.endpoint;
+	if (s.cloudwatch_metrics)
+		instance.autoscaling_group = metrics_group(&lc, &m, &s);
 	ret = install_write(&paths, &s, &instance, &changed, &e);
 	if (ret < 0) {
 		log_error(0, "%s", e.msg);

@@ -8,6 +8,7 @@
 #include <curl/curl.h>
 
 #include "autoscaling.h"
+#include "cloudwatch.h"
 #include "hydra.h"
 #include "log.h"
 #include "netrc_check.h"
@@ -210,10 +211,11 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 {
 	const char *key = item->string, *v = item->valuestring;
 
-	if (!strcmp(key, "report-health")) {
+	if (!strcmp(key, "report-health") || !strcmp(key, "cloudwatch-metrics")) {
 		if (!cJSON_IsBool(item))
 			return hail_fail(e, HAIL_E_USAGE, "%s: must be true or false", src);
-		s->report_health = cJSON_IsTrue(item);
+		*(!strcmp(key, "report-health") ? &s->report_health : &s->cloudwatch_metrics) =
+			cJSON_IsTrue(item);
 		return 0;
 	}
 	if (!strcmp(key, "keep-generations") || !strcmp(key, "min-free-after"))
@@ -254,6 +256,16 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 		s->reboot_window_given = true;
 		return 0;
 	}
+	if (!strcmp(key, "cloudwatch-period"))
+		return period_parse(v, &s->cloudwatch_period_s) < 0 ?
+			hail_fail(e, HAIL_E_USAGE, "%s: not a period", src) : 0;
+	if (!strcmp(key, "cloudwatch-namespace"))
+		return set_string(&s->cloudwatch_namespace, src, v, metric_namespace_valid,
+				  "a CloudWatch namespace (1 to 255 printable characters, not AWS/...)",
+				  e);
+	if (!strcmp(key, "halt-alarm"))
+		return set_string(&s->halt_alarm, src, v, alarm_name_valid,
+				  "a CloudWatch alarm name (1 to 255 printable characters)", e);
 	if (!strcmp(key, "reboot-command"))
 		return set_string(&s->reboot_command, src, v, command_path_valid,
 				  "an absolute path", e);
@@ -264,8 +276,10 @@ static int set_fleet_key(struct boot_settings *s, const cJSON *item, const char 
 static bool is_fleet_key(const char *key)
 {
 	static const char *const keys[] = {
-		"autoscaling-group", "aws-endpoint-url", "contact-timeout", "control-ssm-parameter",
-		"gc", "keep-generations", "lifecycle-heartbeat", "lifecycle-hook", "min-free-after",
+		"autoscaling-group", "aws-endpoint-url", "cloudwatch-metrics", "cloudwatch-namespace",
+		"cloudwatch-period", "contact-timeout", "control-ssm-parameter",
+		"gc", "halt-alarm", "keep-generations", "lifecycle-heartbeat", "lifecycle-hook",
+		"min-free-after",
 		"netrc-ssm-parameter", "reboot-command", "reboot-window", "report-health",
 		"rollout-window", NULL
 	};
@@ -424,6 +438,8 @@ void boot_settings_free(struct boot_settings *s)
 	free(s->aws_endpoint_url);
 	free(s->control_ssm_parameter);
 	free(s->reboot_command);
+	free(s->halt_alarm);
+	free(s->cloudwatch_namespace);
 	free(s->job_uri);
 	free(s->profile);
 	if (s->netrc) {

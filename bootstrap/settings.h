@@ -8,7 +8,8 @@
  * "netrc"), "lifecycle-hook", "autoscaling-group", "lifecycle-heartbeat",
  * "report-health", "aws-endpoint-url", and for the agent "rollout-window",
  * "control-ssm-parameter", "keep-generations", "gc", "min-free-after",
- * "contact-timeout", "reboot-window", "reboot-command".
+ * "contact-timeout", "reboot-window", "reboot-command", "halt-alarm",
+ * "cloudwatch-metrics", "cloudwatch-period", "cloudwatch-namespace".
  *
  * Everything is validated here, before anything is written; errors name the
  * field ("user-data: hail.poll-period: ...") and never hold the netrc text. */
@@ -51,6 +52,10 @@ struct boot_settings {
 	bool reboot_window_given;
 	struct daily_window reboot_window;
 	char *reboot_command;                   /* owned; an absolute path */
+	char *halt_alarm;                       /* owned; a CloudWatch alarm name */
+	bool cloudwatch_metrics;
+	unsigned cloudwatch_period_s;           /* 0: the agent's default */
+	char *cloudwatch_namespace;             /* owned */
 };
 
 /* Does a fleet setting need AWS API calls at boot? */

@@ -2,6 +2,7 @@
 
 #include <cJSON.h>
 #include <stdbool.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,31 @@ const struct aws_service aws_autoscaling = {
 	.name = "autoscaling", .env_endpoint = "AWS_ENDPOINT_URL_AUTO_SCALING",
 	.protocol = AWS_PROTOCOL_QUERY, .api_version = "2011-01-01",
 };
+
+const struct aws_service aws_cloudwatch = {
+	.name = "monitoring", .env_endpoint = "AWS_ENDPOINT_URL_CLOUDWATCH",
+	.protocol = AWS_PROTOCOL_QUERY, .api_version = "2010-08-01",
+};
+
+int aws_form(char *form, size_t size, const char *const *params)
+{
+	size_t used = 0;
+
+	form[0] = '\0';
+	for (; params[0]; params += 2) {
+		char *v = curl_easy_escape(NULL, params[1], 0);
+		int n;
+
+		if (!v)
+			return HAIL_E_INTERNAL;
+		n = snprintf(form + used, size - used, "%s%s=%s", used ? "&" : "", params[0], v);
+		curl_free(v);
+		if (n < 0 || (size_t)n >= size - used)
+			return HAIL_E_USAGE;
+		used += (size_t)n;
+	}
+	return 0;
+}
 
 static bool all_chars(const char *s, size_t min, size_t max, const char *extra)
 {

@@ -37,6 +37,7 @@ struct aws_service {
 
 extern const struct aws_service aws_ssm;
 extern const struct aws_service aws_autoscaling;
+extern const struct aws_service aws_cloudwatch;
 
 struct aws_credentials {
 	char *access_key_id;    /* owned */
@@ -72,6 +73,11 @@ void aws_close(struct aws *a);
 int aws_call(struct aws *a, const struct aws_service *svc, const char *operation,
 	     const char *body, size_t max, char **answer, char code[AWS_CODE_MAX],
 	     struct hail_errbuf *e);
+
+/* The query protocol's parameters: the NULL-terminated NAME, VALUE pairs,
+ * URL-encoded and joined with '&' into form (size bytes). 0, or
+ * HAIL_E_USAGE when they do not fit, HAIL_E_INTERNAL on OOM. */
+int aws_form(char *form, size_t size, const char *const *params);
 
 /* Reads the role's credentials document from IMDS into c; errors name
  * where, never quote the document. For tests and fuzzing too. */

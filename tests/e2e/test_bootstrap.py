@@ -16,7 +16,8 @@ FRESH = {"fresh_instance": True}
 FLEET_FILE = "/etc/hail/fleet.json"
 FLEET_KEYS = ("rollout-window", "control-ssm-parameter", "aws-endpoint-url", "imds-endpoint",
               "instance-id", "keep-generations", "gc", "min-free-after", "contact-timeout",
-              "reboot-window", "reboot-command")
+              "reboot-window", "reboot-command", "halt-alarm", "cloudwatch-metrics",
+              "cloudwatch-period", "cloudwatch-namespace", "autoscaling-group")
 WATCHED = ("/etc/nix", "/etc/hail", "/var/lib/hail", "/nix/var/nix/profiles")
 
 
@@ -167,7 +168,9 @@ def test_fleet_settings_go_to_the_fleet_file(w):
     fleet_keys = {"rollout-window": "2h", "control-ssm-parameter": "/hail/control",
                   "aws-endpoint-url": w.aws.url, "keep-generations": 3, "gc": "after-deploy",
                   "contact-timeout": "2m", "reboot-window": "22:30-01:00",
-                  "reboot-command": "/run/current-system/sw/bin/reboot"}
+                  "reboot-command": "/run/current-system/sw/bin/reboot",
+                  "halt-alarm": "hail-activation-failures", "cloudwatch-metrics": True,
+                  "cloudwatch-period": "10m", "cloudwatch-namespace": "hail/web"}
     w.imds.set_user_data(settings(w, **fleet_keys, **{"min-free-after": "512M"}))
     rc, log = bootstrap(w)
     assert rc == 0, log

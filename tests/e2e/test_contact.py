@@ -18,6 +18,8 @@ CUT = ('curl -sf -X POST -H "Content-Type: application/json" '
        '-d \'{"kind": "reset", "target": "latest"}\' "$HAIL_TEST_HYDRA_CONTROL/fault" >/dev/null')
 REFUSE = ('curl -sf -X POST -H "Content-Type: application/json" '
           '-d \'{"kind": "401", "target": "latest"}\' "$HAIL_TEST_HYDRA_CONTROL/fault" >/dev/null')
+FIREWALL = ('curl -sf -X POST -d \'{"new_connections": "%s"}\' '
+            '"$HAIL_TEST_HYDRA_CONTROL/firewall" >/dev/null')
 MEND = 'curl -sf -X POST -d "{}" "$HAIL_TEST_HYDRA_CONTROL/fault/clear" >/dev/null'
 
 
@@ -151,6 +153,20 @@ def test_killed_during_the_check_goes_on_after_a_restart(w):
     assert os.path.exists(STATE)
 
 
+def test_firewall_that_keeps_established_connections(w):
+    """The build refuses new connections to Hydra but the one hail kept alive
+    still works (a stateful firewall): the check asks through a new fetcher,
+    so it sees the machine as the build left it."""
+    p1 = w.publish(1, activate=logging(1, FIREWALL % "accept"))
+    agent = start(w)
+    agent.wait_log(r"activated build \d+ in")
+    id2 = w.hydra.publish(w.build(2, activate=logging(2, FIREWALL % "refuse")))
+    agent.signal(signal.SIGHUP)
+    agent.wait_log(r"build %d cut this machine off" % id2, timeout=CONTACT_S + 30)
+    assert w.client.profile_target() == p1
+    agent.stop()
+
+
 def test_contact_timeout_is_checked(w):
     rc, log = w.client.oneshot("--contact-timeout", "soon")
     assert rc == 2, log
@@ -163,4 +179,5 @@ if __name__ == "__main__":
                test_answered_build_is_confirmed_and_prunes_after,
                test_oneshot_runs_the_check_to_its_end,
                test_killed_during_the_check_goes_on_after_a_restart,
+               test_firewall_that_keeps_established_connections,
                test_contact_timeout_is_checked])

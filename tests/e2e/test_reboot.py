@@ -215,6 +215,28 @@ def test_reboot_window_is_checked(w):
         rc, log = w.client.oneshot("--reboot-window", value)
         assert rc == 2, log
         assert f"--reboot-window '{value}': not a daily window HH:MM-HH:MM" in log, log
+    for value in ("systemctl reboot", "reboot"):
+        rc, log = w.client.oneshot("--reboot-command", value)
+        assert rc == 2, log
+        assert f"reboot-command '{value}': not an absolute path" in log, log
+
+
+def test_missing_reboot_command_waits(w):
+    """A reboot-command that is not there (yet) is no request: said once,
+    asked again, and run once it is there."""
+    p1 = w.build(1, rebootRequired="exit 0")
+    id1 = w.hydra.publish(p1)
+    window, iid = window_around_now(id1)
+    later = os.path.join(w.root, "later-reboot")
+    agent = w.client.start("--poll-period", "1h", "--verbose", "--reboot-window", window,
+                           "--instance-id", iid, "--reboot-command", later)
+    agent.wait_log(r"reboot-command %s cannot be run" % later)
+    poll(agent, 2)
+    assert agent.text().count("cannot be run") == 1
+    shutil.copy(reboot_command(w), later)
+    poll(agent, 3)
+    wait_for(lambda: reboots(w) == 1, 10, "the reboot-command to run")
+    agent.stop()
 
 
 if __name__ == "__main__":
@@ -222,4 +244,4 @@ if __name__ == "__main__":
                test_no_script_no_reboot, test_window_elsewhere_waits,
                test_without_a_window_only_reports, test_script_saying_no_clears_it,
                test_paused_does_not_reboot, test_nixos_example_script,
-               test_reboot_window_is_checked])
+               test_reboot_window_is_checked, test_missing_reboot_command_waits])

@@ -1,9 +1,10 @@
 /* libFuzzer: what comes back from IMDS and AWS: the role's credentials
- * document and the Auto Scaling XML answers. */
+ * document, the Auto Scaling XML answers and CloudWatch's DescribeAlarms. */
 #include <stdint.h>
 #include <string.h>
 
 #include "aws.h"
+#include "cloudwatch.h"
 #include "xmltext.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -11,6 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct aws_credentials c = { 0 };
+	enum alarm_state state;
 	struct hail_errbuf e;
 	char buf[64];
 
@@ -22,6 +24,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (xml_element_text((const char *)data, size, "Code", buf, sizeof(buf)) == 0 &&
 	    strlen(buf) >= sizeof(buf))
+		__builtin_trap();
+	if (cloudwatch_parse_alarm((const char *)data, size, "hail-halt", &state, &e) == 0 &&
+	    (unsigned)state >= ALARM_STATE_COUNT)
 		__builtin_trap();
 	return 0;
 }

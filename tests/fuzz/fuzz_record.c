@@ -24,6 +24,10 @@ static size_t rewrite(const struct record_reply *r, uint32_t seq, uint8_t *buf)
 		return record_put_control(buf, seq, &r->u.control[0], &r->u.control[1]);
 	case RECORD_ERROR:
 		return record_put_error(buf, seq, r->u.error.kind, r->u.error.message);
+	case RECORD_ALARM:
+		return record_put_alarm(buf, seq, r->u.alarm);
+	case RECORD_DONE:
+		return record_put_done(buf, seq);
 	default:
 		return 0;
 	}
@@ -39,9 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	ask.type = (enum record_type)(data[0] % 4);
+	ask.type = (enum record_type)(data[0] % 6);
 	ask.seq = ask.type == RECORD_ASK_START ? 0 : 7;
-	ask.id = ask.type == RECORD_ASK_CONTROL ? 0 : data[1];
+	ask.id = ask.type == RECORD_ASK_CONTROL || ask.type >= RECORD_ASK_ALARM ? 0 : data[1];
 	if (ask.type == RECORD_ASK_BUILD && !ask.id)
 		ask.id = 1;
 	if (record_read_reply(data + 2, size - 2, &ask, &r, &e) < 0)

@@ -12,7 +12,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct decide_rules rules = { 60, "i-0123456789abcdef0", "/p", "/h", 30 };
+	struct decide_rules rules = { 60, "i-0123456789abcdef0", "/p", "/h", 30, "halt" };
 	struct poll_facts f = {
 		.now = 1800000000, .cur_path = "/nix/store/882hqh7rym3ckw2q575klshwn05hz688-demo-1",
 		.cur_generation = 1, .latest_known = true, .latest_id = 2,

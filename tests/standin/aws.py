@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""AWS API stand-in (SSM GetParameter, Auto Scaling lifecycle calls) for hail's tests.
+"""AWS API stand-in (SSM GetParameter, Auto Scaling lifecycle calls, CloudWatch PutMetricData
+and DescribeAlarms) for hail's tests.
 
 Python 3.11 stdlib + Debian's python3-botocore (1.29), as /usr/bin/python3 on Debian 12.
 botocore's own SigV4 signer checks signatures: it refuses what AWS refuses, as AWS does.
@@ -51,14 +52,26 @@ POST / (application/x-www-form-urlencoded) or GET /?QUERY, Action=A&Version=2011
       true|false (optional); no Result element (no output shape).
   DescribeAutoScalingInstances  InstanceIds.member.N (none: all; unknown ones skipped);
       HealthStatus HEALTHY|UNHEALTHY, as AWS reports it there.
+CloudWatch (query API, Version=2010-08-01, signing name "monitoring"; errors as Auto Scaling's
+  with the namespace http://monitoring.amazonaws.com/doc/2010-08-01/, and InternalServiceError
+  500, InvalidParameterValue / MissingParameter 400 as the API reference lists them):
+  PutMetricData  Namespace (not "AWS/..."), MetricData.member.N.{MetricName, Value, Unit,
+      Timestamp, Dimensions.member.M.{Name, Value}} (1 to 1000 metrics, at most 30 dimensions
+      each); no Result element. Each accepted call is kept (GET /metrics).
+  DescribeAlarms  AlarmNames.member.N -> MetricAlarms/member/{AlarmName, AlarmArn, StateValue,
+      StateReason, ...} for the configured alarms named; an unknown name is left out (no
+      error). An alarm configured as {"sum-of": METRIC, "period": S, "threshold": T} is
+      evaluated at each call as CloudWatch would: ALARM when the Sum of METRIC's values put in
+      the last S seconds (any namespace and dimensions) is >= T, else OK.
 Bodies over 256 KiB or chunked: 413 RequestEntityTooLarge(Exception), connection closed.
 
 Control server (no auth, JSON in and out, request bodies capped at 64 KiB; bad ones: 400):
   POST /config  any of {"region": S, "credentials": [{"AccessKeyId", "SecretAccessKey", "Token":
                 S|null, "expired": bool}], "parameters": {NAME: {"Type": "String"|"StringList"|
                 "SecureString", "Value": S}}, "instances": {ID: {"group": S, "hook": S|null,
-                "state": S (InService), "health": "Healthy"|"Unhealthy"}}}; each given
-                replaces the old one -> as GET /config
+                "state": S (InService), "health": "Healthy"|"Unhealthy"}},
+                "alarms": {NAME: "OK"|"ALARM"|"INSUFFICIENT_DATA"|{"sum-of": METRIC, "period":
+                S, "threshold": T}}}; each given replaces the old one -> as GET /config
   GET  /config  -> {"region", "credentials" (secrets shown), "parameters", "instances",
                    "faults" (armed ones)}
   POST /credentials/expire  {"AccessKeyId": K}: K is refused as expired from now on
@@ -72,6 +85,9 @@ Control server (no auth, JSON in and out, request bodies capped at 64 KiB; bad o
                    (parsed, never credentials), "auth": "ok"|CODE|null (unchecked),
                    "status", "error": CODE|null, "time"}]}; codes without any "...#" prefix
   POST /calls/reset  clears the call log
+  GET  /metrics -> {"puts": [{"namespace", "time", "metrics": [{"MetricName", "Value", "Unit",
+                   "Dimensions": {NAME: VALUE}}]}]}: the PutMetricData calls accepted
+  POST /metrics/reset  clears them
   GET  /tls     -> {"handshakes": N, "resumed": M, "idle_closes": K}: TLS handshakes on the
                    main server, those that resumed a session, connections closed idle
   POST /tls/reset  sets the three counters to 0
@@ -113,6 +129,10 @@ TLS_HANDSHAKE_TIMEOUT = 30        # seconds a client may take over its TLS hands
 MAX_SKEW = 15 * 60                # AWS: X-Amz-Date at most 15 minutes off
 ACCOUNT_ID = "123456789012"
 AS_NS = "http://autoscaling.amazonaws.com/doc/2011-01-01/"
+CW_NS = "http://monitoring.amazonaws.com/doc/2010-08-01/"
+QUERY_NS = {"autoscaling": AS_NS, "monitoring": CW_NS}
+# CloudWatch's own codes where they differ from Auto Scaling's (API reference)
+CW_CODES = {"500": ("InternalServiceError", 500), "validation": ("InvalidParameterValue", 400)}
 SSM_JSON = "application/x-amz-json-1.1"
 CORAL = "com.amazon.coral.service#"   # framework errors may carry it; clients cut to '#'
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
@@ -160,6 +180,8 @@ class ApiError(Exception):
     def code(self, service):
         if isinstance(self.kind, tuple):
             return self.kind
+        if service == "monitoring" and self.kind in CW_CODES:
+            return CW_CODES[self.kind]
         return ERRORS[self.kind][:2] if service == "ssm" else ERRORS[self.kind][2:]
 
 
@@ -176,6 +198,8 @@ class State:
         self.credentials = {}     # AccessKeyId -> {"SecretAccessKey", "Token", "expired"}
         self.parameters = {}      # name -> {"Type", "Value", "Version", "LastModifiedDate"}
         self.instances = {}       # id -> {"group", "hook", "state", "health", token, events}
+        self.alarms = {}          # name -> state, or {"sum-of", "period", "threshold"}
+        self.puts = []            # accepted PutMetricData calls
         self.faults = []          # [{"operation", "code", "count"}]
         self.calls = []
         self.tls = tls_counters()  # GET /tls
@@ -190,6 +214,8 @@ class State:
             if "parameters" in cfg:
                 self.parameters = {n: dict(p, Version=1, LastModifiedDate=time.time())
                                    for n, p in cfg["parameters"].items()}
+            if "alarms" in cfg:
+                self.alarms = dict(cfg["alarms"])
             if "instances" in cfg:
                 self.instances = {}
                 for iid, i in cfg["instances"].items():
@@ -209,6 +235,7 @@ class State:
                                    for n, p in self.parameters.items()},
                     "instances": {i: {k: v[k] for k in ("group", "hook", "state", "health")}
                                   for i, v in self.instances.items()},
+                    "alarms": dict(self.alarms),
                     "faults": [dict(f) for f in self.faults if f["count"] > 0]}
 
     def take_fault(self, operation):
@@ -437,6 +464,86 @@ def describe_instances(state, params):
         for i, v in chosen)
 
 
+# CloudWatch
+
+def members(params, prefix):
+    """[params[prefix.1], params[prefix.2], ...] up to the first gap."""
+    out = []
+    while "%s.%d" % (prefix, len(out) + 1) in params:
+        out.append(params["%s.%d" % (prefix, len(out) + 1)])
+    return out
+
+
+def put_metric_data(state, params):
+    ns = params.get("Namespace")
+    if not ns:
+        raise ApiError(("MissingParameter", 400), "The parameter Namespace is required.")
+    if ns.startswith("AWS/") or len(ns) > 255:
+        raise ApiError("validation", "The value %s for parameter Namespace is invalid." % ns[:60])
+    metrics = []
+    for n in range(1, 1002):
+        m = "MetricData.member.%d." % n
+        if m + "MetricName" not in params:
+            break
+        try:
+            value = float(params.get(m + "Value", "x"))
+        except ValueError:
+            raise ApiError("validation", "The value for parameter MetricData.member.%d.Value "
+                           "is not a number." % n)
+        dims = {}
+        for d in range(1, 32):
+            dn = params.get("%sDimensions.member.%d.Name" % (m, d))
+            if dn is None:
+                break
+            dv = params.get("%sDimensions.member.%d.Value" % (m, d))
+            if not dn or not dv or len(dn) > 255 or len(dv) > 1024:
+                raise ApiError("validation", "The dimension %d of MetricData.member.%d is "
+                               "invalid." % (d, n))
+            dims[dn] = dv
+        if len(dims) > 30:
+            raise ApiError("validation", "At most 30 dimensions per metric.")
+        metrics.append({"MetricName": params[m + "MetricName"], "Value": value,
+                        "Unit": params.get(m + "Unit"), "Dimensions": dims})
+    if not metrics:
+        raise ApiError(("MissingParameter", 400), "The parameter MetricData is required.")
+    if len(metrics) > 1000:
+        raise ApiError("validation", "At most 1000 metrics per PutMetricData call.")
+    with state.lock:
+        state.puts.append({"namespace": ns, "time": time.time(), "metrics": metrics})
+    return None
+
+
+def alarm_state(state, spec, now):
+    if isinstance(spec, str):
+        return spec, "set by the test"
+    total = sum(m["Value"] for p in state.puts if p["time"] >= now - spec["period"]
+                for m in p["metrics"] if m["MetricName"] == spec["sum-of"])
+    st = "ALARM" if total >= spec["threshold"] else "OK"
+    return st, "Sum of %s over the last %ss is %g" % (spec["sum-of"], spec["period"], total)
+
+
+def describe_alarms(state, params):
+    names = members(params, "AlarmNames.member")
+    if len(names) > 100:
+        raise ApiError("validation", "At most 100 alarm names.")
+    now = time.time()
+    out = []
+    with state.lock:
+        for name in names:
+            if name not in state.alarms:
+                continue
+            value, reason = alarm_state(state, state.alarms[name], now)
+            out.append("<member><AlarmName>%s</AlarmName><AlarmArn>arn:aws:cloudwatch:%s:%s:"
+                       "alarm:%s</AlarmArn><StateValue>%s</StateValue><StateReason>%s"
+                       "</StateReason><Namespace>hail</Namespace><MetricName>"
+                       "ActivationFailures</MetricName></member>" % (
+                           escape(name), state.region, ACCOUNT_ID, escape(name), value,
+                           escape(reason)))
+    return "<MetricAlarms>%s</MetricAlarms><CompositeAlarms/>" % "".join(out)
+
+
+CW_ACTIONS = {"PutMetricData": put_metric_data, "DescribeAlarms": describe_alarms}
+
 AS_ACTIONS = {
     "CompleteLifecycleAction": lambda s, p: lifecycle_action(s, p, True),
     "RecordLifecycleActionHeartbeat": lambda s, p: lifecycle_action(s, p, False),
@@ -447,12 +554,12 @@ AS_ACTIONS = {
 
 # Answers: (status, content type, body bytes)
 
-def as_answer(action, result, request_id):
+def as_answer(action, result, request_id, ns=AS_NS):
     inner = "" if result is None else (
         "<{0}Result>{1}</{0}Result>".format(action, result) if result else "<%sResult/>" % action)
     return 200, "text/xml", (
         '<{0}Response xmlns="{1}">{2}<ResponseMetadata><RequestId>{3}</RequestId>'
-        '</ResponseMetadata></{0}Response>\n'.format(action, AS_NS, inner, request_id)).encode()
+        '</ResponseMetadata></{0}Response>\n'.format(action, ns, inner, request_id)).encode()
 
 
 def error_answer(service, code, status, message, request_id):
@@ -464,7 +571,8 @@ def error_answer(service, code, status, message, request_id):
     return status, "text/xml", (
         '<ErrorResponse xmlns="%s"><Error><Type>%s</Type><Code>%s</Code><Message>%s'
         '</Message></Error><RequestId>%s</RequestId></ErrorResponse>\n' % (
-            AS_NS, "Receiver" if status >= 500 else "Sender", code, escape(message or ""),
+            QUERY_NS.get(service, AS_NS), "Receiver" if status >= 500 else "Sender", code,
+            escape(message or ""),
             request_id)).encode()
 
 
@@ -590,6 +698,8 @@ class MainHandler(Handler):
                 raise ApiError("too_large", "Send a Content-Length body (not chunked) of "
                                "at most %d bytes" % MAIN_BODY_MAX)
             operation, params = self.parse(service, target, body)
+            if service != "ssm" and params.get("Version") == "2010-08-01":
+                service = call["service"] = "monitoring"      # CloudWatch's own host in AWS
             call["operation"] = operation
             call["params"] = {k: v for k, v in params.items()    # never credentials
                               if k not in ("Action", "Version")
@@ -643,6 +753,12 @@ class MainHandler(Handler):
                 raise ApiError("serialization", "Content-Type must be "
                                "application/x-amz-json-1.1")
             return 200, SSM_JSON, json.dumps(get_parameter(self.server.state, params)).encode()
+        if service == "monitoring":
+            if operation not in CW_ACTIONS:
+                raise ApiError("unknown_op", "Could not find operation %s for version "
+                               "2010-08-01" % (operation or ""))
+            return as_answer(operation, CW_ACTIONS[operation](self.server.state, params),
+                             request_id, CW_NS)
         if operation not in AS_ACTIONS or params.get("Version") != "2011-01-01":
             raise ApiError("unknown_op", "Could not find operation %s for version %s" % (
                 operation or "", params.get("Version", "NO_VERSION_SPECIFIED")[:40]))
@@ -672,16 +788,18 @@ class ControlHandler(Handler):
 
     def dispatch(self, method, path, body):
         state = self.server.state
-        if method == "GET" and path in ("/config", "/calls", "/instances", "/tls"):
+        if method == "GET" and path in ("/config", "/calls", "/instances", "/tls", "/metrics"):
             with state.lock:
                 return 200, {"/config": state.config,
                              "/tls": lambda: dict(state.tls),
+                             "/metrics": lambda: {"puts": [dict(p) for p in state.puts]},
                              "/calls": lambda: {"calls": [dict(c) for c in state.calls]},
                              "/instances": lambda: {"instances": {
                                  i: dict(v, events=[dict(e) for e in v["events"]])
                                  for i, v in state.instances.items()}}}[path]()
         if method != "POST" or path not in ("/config", "/credentials/expire", "/fault",
-                                            "/fault/clear", "/calls/reset", "/tls/reset"):
+                                            "/fault/clear", "/calls/reset", "/tls/reset",
+                                            "/metrics/reset"):
             return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
         try:
             obj = json.loads(body or b"{}")
@@ -701,6 +819,8 @@ class ControlHandler(Handler):
                 state.faults = []
             elif path == "/tls/reset":
                 state.tls = tls_counters()
+            elif path == "/metrics/reset":
+                state.puts = []
             else:
                 state.calls = []
         return 200, {"ok": True}
@@ -741,8 +861,16 @@ CONFIG = {
     "instances": each("instance", {
         "group": text, "hook": lambda v: v is None or text(v), "state": text,
         "health": lambda v: v in ("Healthy", "Unhealthy")}, ("group",), dict),
+    "alarms": lambda v: isinstance(v, dict) and all(
+        isinstance(k, str) and 0 < len(k) <= 255 and (
+            a in ("OK", "ALARM", "INSUFFICIENT_DATA") or (
+                isinstance(a, dict) and set(a) == {"sum-of", "period", "threshold"}
+                and text(a["sum-of"]) and isinstance(a["period"], (int, float))
+                and a["period"] > 0 and isinstance(a["threshold"], (int, float))))
+        for k, a in v.items()),
 }
-FAULT = {"operation": lambda v: v == "any" or v == "GetParameter" or v in AS_ACTIONS,
+FAULT = {"operation": lambda v: v == "any" or v == "GetParameter" or v in AS_ACTIONS
+         or v in CW_ACTIONS,
          "code": lambda v: v in FAULT_CODES, "count": lambda v: type(v) is int and v >= 1}
 
 

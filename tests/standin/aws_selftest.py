@@ -40,6 +40,9 @@ results = []
 verbose = "--verbose" in sys.argv
 
 
+CW_NS_TEXT = 'xmlns="http://monitoring.amazonaws.com/doc/2010-08-01/"'
+
+
 def check(name, ok, why=""):
     results.append(bool(ok))
     print("PASS %s" % name if ok else "FAIL %s: %s" % (name, why), flush=True)
@@ -344,6 +347,58 @@ def run_tests():
         check("client as heartbeat after completion", e.response["Error"] == {
             "Type": "Sender", "Code": "ValidationError", "Message": "No active Lifecycle Action"
             " found with instance ID i-0aaaaaaaaaaaaaaa3"}, str(e.response))
+
+    # --- CloudWatch: botocore's own client, and its refusals
+    cw = session.create_client("cloudwatch", **kw)
+    control("POST", "/config", {"alarms": {"hail-halt": "ALARM", "quiet": "OK", "fleet": {
+        "sum-of": "ActivationFailures", "period": 60, "threshold": 1}}})
+    control("POST", "/metrics/reset")
+    r = cw.describe_alarms(AlarmNames=["hail-halt", "unknown", "quiet"])
+    check("client cloudwatch describe_alarms", [(a["AlarmName"], a["StateValue"])
+          for a in r["MetricAlarms"]] == [("hail-halt", "ALARM"), ("quiet", "OK")], str(r))
+    cw.put_metric_data(Namespace="hail", MetricData=[
+        {"MetricName": "ActivationFailures", "Value": 1, "Unit": "Count",
+         "Dimensions": [{"Name": "AutoScalingGroupName", "Value": "web"},
+                        {"Name": "Profile", "Value": "hail"}]},
+        {"MetricName": "BuildId", "Value": 1234}])
+    puts = control("GET", "/metrics")["puts"]
+    check("client cloudwatch put_metric_data", len(puts) == 1 and puts[0]["namespace"] == "hail"
+          and puts[0]["metrics"][0] == {"MetricName": "ActivationFailures", "Value": 1.0,
+                                        "Unit": "Count", "Dimensions": {
+                                            "AutoScalingGroupName": "web", "Profile": "hail"}}
+          and puts[0]["metrics"][1]["Value"] == 1234.0, str(puts))
+    r = cw.describe_alarms(AlarmNames=["fleet"])
+    check("an alarm over the metrics put goes to ALARM",
+          r["MetricAlarms"][0]["StateValue"] == "ALARM", str(r))
+    for name, call, code in (
+            ("client cloudwatch AWS/ namespace refused",
+             lambda: cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
+                 {"MetricName": "x", "Value": 1}]), "InvalidParameterValue"),
+            ("client cloudwatch no MetricData refused",
+             lambda: cw.put_metric_data(Namespace="hail", MetricData=[]), "MissingParameter")):
+        try:
+            call()
+            check(name, False, "no error")
+        except (cw.exceptions.ClientError, botocore.exceptions.ParamValidationError) as e:
+            got = getattr(e, "response", {}).get("Error", {}).get("Code", "param-validation")
+            check(name, got in (code, "param-validation"), str(e))
+    # botocore retries a 500 once even with max_attempts 1: enough faults for both tries
+    control("POST", "/fault", {"operation": "DescribeAlarms", "code": "500", "count": 3})
+    try:
+        cw.describe_alarms(AlarmNames=["quiet"])
+        check("client cloudwatch 500 fault", False, "no error")
+    except cw.exceptions.ClientError as e:
+        check("client cloudwatch 500 fault", e.response["Error"]["Code"] ==
+              "InternalServiceError" and e.response["ResponseMetadata"]["HTTPStatusCode"] == 500,
+              str(e.response))
+    control("POST", "/fault/clear")
+    expect_as("curl cloudwatch signed for another service",
+              curl("autoscaling", "Action=DescribeAlarms&Version=2010-08-01&"
+                   "AlarmNames.member.1=quiet"), 403, "SignatureDoesNotMatch")
+    s_, text = curl("monitoring", "Action=DescribeAlarms&Version=2010-08-01&"
+                    "AlarmNames.member.1=quiet")
+    check("curl cloudwatch describe_alarms (hail's way of signing)", s_ == 200 and
+          "<StateValue>OK</StateValue>" in text and CW_NS_TEXT in text, text[:200])
 
     # --- the call log
     calls = control("GET", "/calls")["calls"]

@@ -51,6 +51,10 @@ Control server (no auth, JSON in and out, request bodies capped at 64 KiB):
                             resumed a session (ssl_sock.session_reused), and
                             connections closed by --idle-close (also without TLS)
     POST /tls/reset      -> sets the three counters to 0
+    POST /firewall       {"new_connections": "refuse"|"accept"}: as a stateful
+                            firewall, the main server closes every new
+                            connection at once (before TLS) while it refuses,
+                            and keeps serving the established ones
 
 Model: every publish is its own evaluation, whose id equals the build id; its
 "eval_finished" flag says whether that whole evaluation is done, which is what
@@ -156,6 +160,7 @@ class State:
         self.faults = []              # dicts, oldest first
         self.next_fault_id = 1
         self.cleared = threading.Event()   # replaced at every clear
+        self.refuse_new = False            # POST /firewall
         self.requests = []            # request log for GET /stats
         self.tls = tls_counters()     # for GET /tls
 
@@ -406,6 +411,11 @@ class Handler(BaseHTTPRequestHandler):
         """The TLS handshake, in this connection's thread, before the base
         class makes its file objects of the (then TLS) socket."""
         self.tls_failed = False
+        if isinstance(self, MainHandler) and self.server.state.refuse_new:
+            log("%s new connection refused (firewall)" % self.server.name)
+            self.tls_failed = True          # handle() does nothing; finish() closes
+            self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+            return
         ctx = self.server.tls_context
         if ctx is not None:
             self.request.settimeout(TLS_HANDSHAKE_TIMEOUT)
@@ -869,6 +879,12 @@ class ControlHandler(Handler):
             return 200, state.tls_stats()
         if (method, path) == ("POST", "/tls/reset"):
             state.reset_tls()
+            return 200, {"ok": True}
+        if (method, path) == ("POST", "/firewall"):
+            obj = json_object(body)
+            if not isinstance(obj, dict) or obj.get("new_connections") not in ("refuse", "accept"):
+                raise BadRequest('want {"new_connections": "refuse"|"accept"}')
+            state.refuse_new = obj["new_connections"] == "refuse"
             return 200, {"ok": True}
         return 404, {"error": "no such control endpoint: %s %s" % (method, path)}
 

@@ -44,6 +44,11 @@ struct row {
 	uint64_t hold_until;
 	enum turn turn;
 	bool answered;                  /* Hydra sent an HTTP answer */
+	enum halt_reading halt;         /* not asked: no halt alarm set */
+	const char *outage;             /* a build let off after an outage */
+	bool halt_set;                  /* a halt alarm is set though .halt is not asked */
+	const char *halted;             /* a build the alarm stopped before */
+	bool contact_off;               /* contact-timeout turned off since */
 	/* what is decided */
 	enum action action;
 	enum agent_mode want_mode;
@@ -264,6 +269,67 @@ static const struct row rows[] = {
 	{ "after an outage verdict, Hydra back: the build is taken again", .baseline = P1,
 	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .action = ACTION_SWITCH,
 	  .want_mode = MODE_FOLLOWING, .target = P2 },
+	/* the halt alarm */
+	{ "halt alarm in ALARM: no new build", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1,
+	  .latest = 2, .halt = HALT_ALARM, .action = ACTION_NONE, .want_mode = MODE_HALTED,
+	  .reason = "is in ALARM" },
+	{ "halt alarm unknown or unreadable: fail closed", .baseline = P1, .good = P1, .cur = P1,
+	  .cur_gen = 1, .latest = 2, .halt = HALT_UNKNOWN, .action = ACTION_NONE,
+	  .want_mode = MODE_HALTED, .reason = "does not exist" },
+	{ "halt alarm OK: switch", .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1, .latest = 2,
+	  .halt = HALT_CLEAR, .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "halt alarm in ALARM, a pin: the pin moves it", .baseline = P2, .good = P2, .cur = P2,
+	  .cur_gen = 2, .latest = 2, .pin = 1, .pin_known = true, .halt = HALT_ALARM,
+	  .action = ACTION_SWITCH, .want_mode = MODE_PINNED, .target = P1 },
+	{ "halt alarm in ALARM, fresh machine: takes the build", .latest = 2, .halt = HALT_ALARM,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "halt alarm in ALARM and paused: paused", .baseline = P1, .good = P1, .cur = P1,
+	  .cur_gen = 1, .latest = 2, .paused = true, .halt = HALT_ALARM, .action = ACTION_NONE,
+	  .want_mode = MODE_PAUSED },
+	{ "halt alarm in ALARM, the latest failed: held", .baseline = P1, .good = P1, .failed = P2,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_ALARM, .action = ACTION_NONE,
+	  .want_mode = MODE_HELD_FAILED },
+	{ "halt alarm in ALARM, on the latest: current", .baseline = P2, .good = P2, .cur = P2,
+	  .cur_gen = 2, .latest = 2, .halt = HALT_ALARM, .action = ACTION_NONE,
+	  .want_mode = MODE_FOLLOWING, .target = P2, .current = true },
+	{ "halt alarm, before the rollout turn: waiting (the alarm is asked at the turn)",
+	  .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .turn = BEFORE_TURN,
+	  .halt = HALT_ALARM, .action = ACTION_WAIT, .want_mode = MODE_WAITING_ROLLOUT },
+	{ "halt alarm, at the rollout turn: halted", .baseline = P1, .good = P1, .cur = P1,
+	  .cur_gen = 1, .latest = 2, .turn = AFTER_TURN, .halt = HALT_ALARM,
+	  .action = ACTION_NONE, .want_mode = MODE_HALTED },
+	{ "the alarm stopped the build before, now OK: still not taken", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_CLEAR, .halted = P2,
+	  .action = ACTION_NONE, .want_mode = MODE_HALTED, .reason = "until Hydra offers a newer" },
+	{ "the alarm stopped build 2, build 3 and OK: taken", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 3, .halt = HALT_CLEAR, .halted = P2,
+	  .action = ACTION_SWITCH, .want_mode = MODE_FOLLOWING, .target = P3 },
+	{ "halt alarm not asked yet, a switch due: ask it first", .baseline = P1, .good = P1,
+	  .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_NOT_ASKED, .halt_set = true,
+	  .action = ACTION_ASK_ALARM, .want_mode = MODE_FOLLOWING },
+	{ "halt alarm not asked, on the latest: nothing to ask", .baseline = P2, .good = P2,
+	  .cur = P2, .cur_gen = 2, .latest = 2, .halt_set = true, .action = ACTION_NONE,
+	  .want_mode = MODE_FOLLOWING, .current = true, .target = P2 },
+	{ "a build let off after an outage, Hydra still away (a pin): not taken again",
+	  .baseline = P1, .good = P1, .cur = P1, .cur_gen = 1, .latest = 0, .pin = 2,
+	  .pin_known = true, .outage = P2, .action = ACTION_NONE, .want_mode = MODE_PINNED,
+	  .reason = "once Hydra answers" },
+	{ "a build let off after an outage, Hydra answers: taken again", .baseline = P1,
+	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .outage = P2, .action = ACTION_SWITCH,
+	  .want_mode = MODE_FOLLOWING, .target = P2 },
+	{ "contact-timeout turned off during a check: it ends, confirmed", .baseline = P2,
+	  .good = P1, .phase = PHASE_CONFIRMING, .journal_to = P2, .journal_to_gen = 2,
+	  .journal_from = P1, .journal_from_gen = 1, .until_s = 0, .cur = P2, .cur_gen = 2,
+	  .contact_off = true, .action = ACTION_CONFIRM, .want_mode = MODE_FOLLOWING },
+	{ "contact-timeout turned off after the rollback: nobody blamed", .baseline = P1,
+	  .good = P1, .phase = PHASE_CONFIRMING_ROLLBACK, .journal_to = P1, .journal_to_gen = 1,
+	  .journal_from = P2, .journal_from_gen = 2, .until_s = 10, .cur = P1, .cur_gen = 1,
+	  .contact_off = true, .action = ACTION_OUTAGE, .want_mode = MODE_FOLLOWING },
+	{ "killed before a rollback for lost contact switched, Hydra answers now: checked afresh",
+	  .baseline = P2, .good = P1, .phase = PHASE_ROLLING_BACK, .journal_to = P1,
+	  .journal_to_gen = 1, .journal_from = P2, .journal_from_gen = 2, .until_s = -1,
+	  .cur = P2, .cur_gen = 2, .latest = 2, .action = ACTION_ACTIVATE,
+	  .want_mode = MODE_FOLLOWING, .target = P2, .drop_journal = true },
 };
 
 static uint64_t id_of(const char *path)
@@ -293,6 +359,10 @@ static void set_state(const struct row *r, struct agent_state *st)
 		state_add_failed(st, 0, r->failed);
 	if (r->phase)
 		journal_set(st, r->phase, &jt, r->journal_from ? &jf : NULL);
+	if (r->outage)
+		ref_set(&st->outage, id_of(r->outage), 0, r->outage);
+	if (r->halted)
+		ref_set(&st->halted, id_of(r->halted), 0, r->halted);
 	/* -1: a rollback for lost contact */
 	st->journal.lost_contact = r->until_s < 0;
 	if (r->until_s >= 0 && (r->phase == PHASE_CONFIRMING || r->phase == PHASE_CONFIRMING_ROLLBACK))
@@ -318,6 +388,8 @@ static void set_facts(const struct row *r, struct poll_facts *f, const struct de
 	f->hold_file = r->hold_file;
 	f->hold_until = r->hold_until;
 	f->hydra_answered = r->answered || r->latest;
+	f->halt = r->halt;
+	f->halt_why = r->halt == HALT_UNKNOWN ? "does not exist in CloudWatch" : "ALARM";
 	if (r->via_reading) {
 		/* as observe.c does: the reading settles the source's last word */
 		struct control_value tags = { 0 }, fleet = { r->kept_pause, 0, 0 };
@@ -338,7 +410,7 @@ static void test_table(void)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const struct row *r = &rows[i];
 		struct decide_rules rules = { 0, "i-0123456789abcdef0", "/nix/var/nix/profiles/demo",
-					      "/var/lib/hail/demo/hold", 30 };
+					      "/var/lib/hail/demo/hold", 30, NULL };
 		struct agent_state st;
 		struct poll_facts f;
 		struct decision d;
@@ -346,6 +418,10 @@ static void test_table(void)
 
 		if (r->turn != NO_WINDOW)
 			rules.rollout_window_s = WINDOW;
+		if (r->halt != HALT_NOT_ASKED || r->halt_set)
+			rules.halt_alarm = "hail-halt";
+		if (r->contact_off)
+			rules.contact_timeout_s = 0;
 		set_state(r, &st);
 		set_facts(r, &f, &rules);
 		decide(&rules, &st, &f, &d);
@@ -382,7 +458,8 @@ static void test_cross_product(void)
 	for (unsigned ph = 0; ph < 6; ph++)
 	for (unsigned answered = 0; answered < 2; answered++)
 	for (unsigned late = 0; late < 2; late++) {
-		struct decide_rules rules = { turn ? WINDOW : 0, "i-0123456789abcdef0", "/p", "/h", 30 };
+		struct decide_rules rules = { turn ? WINDOW : 0, "i-0123456789abcdef0", "/p", "/h", 30,
+					      NULL };
 		bool confirming = phases[ph] == PHASE_CONFIRMING ||
 			phases[ph] == PHASE_CONFIRMING_ROLLBACK;
 		struct build_ref g1 = { 1, 1, P1 }, g2 = { 2, 2, P2 };

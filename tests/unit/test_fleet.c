@@ -6,6 +6,7 @@
 #include "autoscaling.h"
 #include "aws.h"
 #include "check.h"
+#include "cloudwatch.h"
 #include "control.h"
 #include "hydra.h"
 #include "rfc3339.h"
@@ -146,6 +147,45 @@ static void test_xml(void)
 	      "xml malformed");
 }
 
+static void test_alarm_answers(void)
+{
+	static const char head[] = "<DescribeAlarmsResponse xmlns=\"http://monitoring.amazonaws.com/"
+		"doc/2010-08-01/\"><DescribeAlarmsResult><MetricAlarms>";
+	static const struct { const char *body; int ret; enum alarm_state state; const char *name; } rows[] = {
+		{ "<member><AlarmName>h</AlarmName><StateValue>ALARM</StateValue></member>", 0,
+		  ALARM_STATE_ALARM, "in ALARM" },
+		{ "<member><AlarmName>h</AlarmName><StateValue>OK</StateValue></member>", 0,
+		  ALARM_STATE_OK, "OK" },
+		{ "<member><AlarmName>h</AlarmName><StateValue>INSUFFICIENT_DATA</StateValue></member>",
+		  0, ALARM_STATE_INSUFFICIENT_DATA, "no data" },
+		{ "", 0, ALARM_STATE_MISSING, "left out of the list: missing" },
+		{ "<member><AlarmName>other</AlarmName><StateValue>OK</StateValue></member>",
+		  HAIL_E_PROTOCOL, 0, "another alarm's answer refused" },
+		{ "<member><AlarmName>h</AlarmName><StateValue>MAYBE</StateValue></member>",
+		  HAIL_E_PROTOCOL, 0, "an unknown state refused" },
+		{ "<member><AlarmName>h</AlarmName></member>", HAIL_E_PROTOCOL, 0,
+		  "no state refused" },
+		{ "<member><AlarmName>h", HAIL_E_PROTOCOL, 0, "malformed XML refused" },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char xml[1024];
+		enum alarm_state st = ALARM_STATE_COUNT;
+		struct hail_errbuf e;
+		int ret;
+
+		/* the malformed row is cut short, the others are whole */
+		snprintf(xml, sizeof(xml), "%s%s%s", head, rows[i].body,
+			 i == sizeof(rows) / sizeof(rows[0]) - 1 ? "" :
+			 "</MetricAlarms><CompositeAlarms/></DescribeAlarmsResult></DescribeAlarmsResponse>");
+		ret = cloudwatch_parse_alarm(xml, strlen(xml), "h", &st, &e);
+		CHECK(ret == rows[i].ret && (ret < 0 || st == rows[i].state), "DescribeAlarms: %s",
+		      rows[i].name);
+	}
+	CHECK(alarm_name_valid("hail-web activation failures") && !alarm_name_valid("") &&
+	      !alarm_name_valid("a\nb"), "alarm names");
+}
+
 static void test_names(void)
 {
 	CHECK(ssm_name_valid("/hail/netrc") && ssm_name_valid("hail-netrc_1.x"), "ssm names");
@@ -192,6 +232,7 @@ int main(void)
 	test_credentials();
 	test_xml();
 	test_names();
+	test_alarm_answers();
 	test_build_job();
 	return check_exit();
 }
