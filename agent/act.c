@@ -643,6 +643,22 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
 		return;
 	}
+	if (a->set->halt_alarm) {
+		/* a fleet that is halted does not reboot either */
+		enum alarm_state state = ALARM_STATE_MISSING;
+		time_t since;
+
+		if (fetch_alarm(&a->clients.fetch, &state, &since, &why) < 0 ||
+		    state == ALARM_STATE_ALARM || state == ALARM_STATE_MISSING) {
+			snprintf(p.reason, sizeof(p.reason), "not rebooting for build %" PRIu64
+				 " while alarm %.100s %s", st->reboot.required.id, a->set->halt_alarm,
+				 state == ALARM_STATE_ALARM ? "is in ALARM" : "cannot be read");
+			if (strcmp(p.reason, a->reboot_said))
+				log_warning("%s", p.reason);
+			snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
+			return;
+		}
+	}
 	/* the request is durable before the command runs: never twice */
 	if (profile_lock(a->paths.profile, 0, &lock_fd, &why) < 0) {
 		log_info("%s; the reboot waits for the next poll", why.msg);
@@ -665,8 +681,10 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 	}
 	log_warning("%s: running %s", p.reason, a->set->reboot_command ? a->set->reboot_command :
 		    "systemctl reboot");
+	/* its event runs before the reboot: after it, systemd stops it */
 	event_emit(&a->events, EVENT_REBOOT_REQUESTED, st->reboot.required.id,
 		   st->reboot.required.path, NULL, NULL);
+	event_finish(&a->events, EVENT_COMMAND_TIMEOUT_S * 1000L);
 	if (reboot_run_command(a->set->reboot_command, &why) < 0)
 		log_error(0, "reboot-command: %s; not run again for build %" PRIu64 " in this boot",
 			  why.msg, st->reboot.required.id);

@@ -161,6 +161,13 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		return hail_fail(e, HAIL_E_USAGE, "reboot-command '%s': not an absolute path (it "
 				 "runs without a shell or arguments)", shown);
 	}
+	if (set->event_command && set->event_command[0] != '/') {
+		char shown[128];
+
+		str_escape(shown, sizeof(shown), set->event_command, strlen(set->event_command));
+		return hail_fail(e, HAIL_E_USAGE, "event-command '%s': not an absolute path (it "
+				 "runs without a shell or arguments)", shown);
+	}
 	if (set->rollout_window_s || (set->given & OPT_BIT(OPT_REBOOT_WINDOW))) {
 		ret = rollout_identity(set->instance_id, &a->identity, e);
 		if (ret < 0)
@@ -324,8 +331,10 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	}
 	log_decision(a, &d);
 	set_mode(a, d.mode, &d);
-	snprintf(a->st.halt_reason, sizeof(a->st.halt_reason), "%s",
-		 d.mode == MODE_HALTED ? d.reason : "");
+	if (d.mode != MODE_HALTED)
+		a->st.halt_reason[0] = '\0';
+	else if (str_has_prefix(d.reason, "halted: "))
+		snprintf(a->st.halt_reason, sizeof(a->st.halt_reason), "%s", d.reason);
 	if (d.halt_target &&
 	    ref_set(&a->st.halted, d.target.id, 0, d.target.path) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");

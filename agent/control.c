@@ -42,10 +42,9 @@ int control_open(struct control *c, const struct settings *set, struct hail_errb
 	if (set->cloudwatch_namespace && !metric_namespace_valid(set->cloudwatch_namespace))
 		return hail_fail(e, HAIL_E_USAGE, "cloudwatch-namespace: not a CloudWatch namespace "
 				 "(1 to 255 printable characters, not AWS/...)");
-	if (set->autoscaling_group && (strlen(set->autoscaling_group) > METRIC_DIMENSION_MAX ||
-				       !alarm_name_valid(set->autoscaling_group)))
+	if (set->autoscaling_group && !metric_dimension_valid(set->autoscaling_group))
 		return hail_fail(e, HAIL_E_USAGE, "autoscaling-group: not a group name (1 to 255 "
-				 "printable characters)");
+				 "bytes, no control characters)");
 	if (set->halt_alarm && !alarm_name_valid(set->halt_alarm))
 		return hail_fail(e, HAIL_E_USAGE, "halt-alarm: not a CloudWatch alarm name (1 to "
 				 "255 printable characters)");
@@ -276,12 +275,12 @@ static void read_fleet(struct control *c, struct control_reading *r)
 }
 
 int control_read_alarm(struct control *c, const char *name, enum alarm_state *state,
-		       struct hail_errbuf *e)
+		       time_t *since, struct hail_errbuf *e)
 {
 	int ret = need_aws(c, e);
 
 	if (ret == 0)
-		ret = cloudwatch_alarm_state(&c->aws, name, state, e);
+		ret = cloudwatch_alarm_state(&c->aws, name, state, since, e);
 	return ret;
 }
 

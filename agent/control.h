@@ -68,7 +68,7 @@ void control_read(struct control *c, struct control_reading *tags,
  * instance role's credentials: 0, or the error that kept it unknown (the
  * caller fails closed). */
 int control_read_alarm(struct control *c, const char *name, enum alarm_state *state,
-		       struct hail_errbuf *e);
+		       time_t *since, struct hail_errbuf *e);
 
 /* One PutMetricData of m (fleetmetrics.h) under the settings' namespace,
  * with the dimensions AutoScalingGroupName (when set) and Profile. */

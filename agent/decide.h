@@ -65,6 +65,7 @@ struct poll_facts {
 	bool pin_known;                 /* the pinned build's output was read */
 	const char *pin_path;
 	enum halt_reading halt;
+	time_t halt_since;              /* HALT_ALARM: in ALARM since (0: not known) */
 	const char *halt_why;           /* the alarm's state, or why it is unknown */
 	bool hold_file;                 /* STATE_DIR/NAME/hold exists */
 	uint64_t hold_until;            /* the build id in it, 0: none */

@@ -106,9 +106,15 @@ void event_flush(struct event_runner *r)
 		return;
 	}
 	if (pid == 0) {
-		/* the runner must not feed systemd's watchdog in hail's name */
+		/* the runner keeps stdio only (not the fetcher's channel, its log
+		 * pipe or the signalfd), and neither it nor the command speaks
+		 * to systemd in hail's name */
+		close_range(STDERR_FILENO + 1, ~0U, 0);
 		signals_set_tick(NULL, 0);
-		for (unsigned i = 0; i < r->n_queued; i++)
+		unsetenv("NOTIFY_SOCKET");
+		unsetenv("WATCHDOG_PID");
+		unsetenv("WATCHDOG_USEC");
+		for (unsigned i = 0; i < r->n_queued && !signals_stop_requested(); i++)
 			run(r, &r->queue[i]);
 		_exit(0);
 	}
@@ -119,9 +125,13 @@ void event_flush(struct event_runner *r)
 void event_reap(struct event_runner *r)
 {
 	for (int i = 0; i < EVENT_RUNNING_MAX; i++) {
+		pid_t got;
 		int status;
 
-		if (r->running[i] && waitpid(r->running[i], &status, WNOHANG) == r->running[i])
+		if (!r->running[i])
+			continue;
+		got = waitpid(r->running[i], &status, WNOHANG);
+		if (got == r->running[i] || (got < 0 && errno == ECHILD))
 			r->running[i] = 0;
 	}
 }

@@ -353,14 +353,17 @@ void fetch_control(struct fetch *f, struct control_reading *tags, struct control
 	tags->kind = fleet->kind = READING_UNREADABLE;
 }
 
-int fetch_alarm(struct fetch *f, enum alarm_state *state, struct hail_errbuf *e)
+int fetch_alarm(struct fetch *f, enum alarm_state *state, time_t *since,
+		struct hail_errbuf *e)
 {
 	struct record_ask q = { .type = RECORD_ASK_ALARM };
 	struct record_reply r;
 	int ret = ask(f, &q, &r, e);
 
-	if (ret == 0)
-		*state = r.u.alarm;
+	if (ret == 0) {
+		*state = r.u.alarm.state;
+		*since = (time_t)r.u.alarm.since;
+	}
 	return ret;
 }
 

@@ -67,6 +67,7 @@ void fetch_control(struct fetch *f, struct control_reading *tags, struct control
 int fetch_metrics(struct fetch *f, const struct fleet_metrics *m, struct hail_errbuf *e);
 
 /* The state of --halt-alarm: 0, or the error that kept it unknown. */
-int fetch_alarm(struct fetch *f, enum alarm_state *state, struct hail_errbuf *e);
+int fetch_alarm(struct fetch *f, enum alarm_state *state, time_t *since,
+		struct hail_errbuf *e);
 
 #endif

@@ -243,12 +243,14 @@ static int answer(struct fetcher *f, const struct record_ask *ask, int passed, u
 	}
 	if (ask->type == RECORD_ASK_ALARM) {
 		enum alarm_state state;
+		time_t since;
 
 		if (!f->control_on || !f->set->halt_alarm)
 			return hail_fail(e, HAIL_E_INTERNAL, "no halt-alarm is set");
-		ret = control_read_alarm(&f->control, f->set->halt_alarm, &state, e);
+		ret = control_read_alarm(&f->control, f->set->halt_alarm, &state, &since, e);
 		if (ret == 0)
-			*len = record_put_alarm(out, ask->seq, state);
+			*len = record_put_alarm(out, ask->seq, state,
+						since > 0 && since <= RECORD_TIME_MAX ? since : 0);
 		return ret;
 	}
 	ret = take_netrc(f, passed, e);

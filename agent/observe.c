@@ -144,7 +144,7 @@ void observe_halt(struct agent *a)
 	enum alarm_state state;
 	struct hail_errbuf why;
 
-	if (fetch_alarm(&a->clients.fetch, &state, &why) < 0) {
+	if (fetch_alarm(&a->clients.fetch, &state, &f->halt_since, &why) < 0) {
 		f->halt = HALT_UNKNOWN;
 		snprintf(o->halt_why, sizeof(o->halt_why), "cannot be read (%.300s)", why.msg);
 		return;

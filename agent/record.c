@@ -150,12 +150,13 @@ size_t record_put_control(uint8_t *buf, uint32_t seq, const struct control_readi
 	return finish(&o);
 }
 
-size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state)
+size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state, int64_t since)
 {
 	struct out o;
 
 	start(&o, buf, RECORD_ALARM, seq);
 	put_u(&o, (uint64_t)state, 1);
+	put_u(&o, (uint64_t)since, 8);
 	return finish(&o);
 }
 
@@ -445,9 +446,12 @@ int record_read_reply(const uint8_t *buf, size_t len, const struct record_ask *a
 		if (ask->type != RECORD_ASK_ALARM)
 			return bad(e, "an alarm that was not asked for");
 		state = (unsigned)get_u(&in, 1);
+		reply->u.alarm.since = (int64_t)get_u(&in, 8);
 		if (state >= ALARM_STATE_COUNT)
 			return bad(e, "unknown alarm state");
-		reply->u.alarm = (enum alarm_state)state;
+		if (reply->u.alarm.since < 0 || reply->u.alarm.since > RECORD_TIME_MAX)
+			return bad(e, "alarm time out of range");
+		reply->u.alarm.state = (enum alarm_state)state;
 		break;
 	}
 	case RECORD_ERROR:

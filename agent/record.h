@@ -30,7 +30,8 @@
  *                   1 absent, 2 unreadable), u8 pause, i64 pause until,
  *                   u64 pin }, tags first
  *     ALARM         u8 state (cloudwatch.h: 0 OK, 1 ALARM, 2 INSUFFICIENT_DATA,
- *                   3 no such alarm); an ERROR when it cannot be read
+ *                   3 no such alarm), i64 in it since (0: not known); an
+ *                   ERROR when it cannot be read
  *     DONE          (empty): the metrics were sent
  *     ERROR         i8 error kind (error.h), string message
  *
@@ -97,7 +98,10 @@ struct record_reply {
 		struct record_build build;              /* BUILD */
 		uint64_t same_id;                       /* SAME */
 		struct control_reading control[2];      /* CONTROL: tags, fleet */
-		enum alarm_state alarm;                 /* ALARM */
+		struct {
+			enum alarm_state state;
+			int64_t since;
+		} alarm;                                /* ALARM */
 		struct {
 			int kind;                       /* a HAIL_E_* */
 			char message[RECORD_MESSAGE_MAX + 1];
@@ -116,7 +120,7 @@ size_t record_put_build(uint8_t *buf, uint32_t seq, uint64_t id, int64_t stoptim
 size_t record_put_same(uint8_t *buf, uint32_t seq, uint64_t id);
 size_t record_put_control(uint8_t *buf, uint32_t seq, const struct control_reading *tags,
 			  const struct control_reading *fleet);
-size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state);
+size_t record_put_alarm(uint8_t *buf, uint32_t seq, enum alarm_state state, int64_t since);
 size_t record_put_error(uint8_t *buf, uint32_t seq, int kind, const char *message);
 
 /* The fetcher's reader of questions: 0, or HAIL_E_PROTOCOL with the reason. */

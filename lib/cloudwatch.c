@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rfc3339.h"
 #include "strutil.h"
 #include "xmltext.h"
 
@@ -34,11 +35,12 @@ bool alarm_name_valid(const char *name)
 }
 
 int cloudwatch_parse_alarm(const char *xml, size_t len, const char *name,
-			   enum alarm_state *state, struct hail_errbuf *e)
+			   enum alarm_state *state, time_t *since, struct hail_errbuf *e)
 {
-	char got[ALARM_NAME_MAX + 1], value[32], shown[64];
+	char got[ALARM_NAME_MAX + 1], value[32], shown[64], when[64];
 	int ret;
 
+	*since = 0;
 	ret = xml_element_text(xml, len, "AlarmName", got, sizeof(got));
 	if (ret == HAIL_E_NOT_FOUND) {
 		/* neither a metric nor a composite alarm of that name */
@@ -52,6 +54,10 @@ int cloudwatch_parse_alarm(const char *xml, size_t len, const char *name,
 	ret = xml_element_text(xml, len, "StateValue", value, sizeof(value));
 	if (ret < 0)
 		return hail_fail(e, HAIL_E_PROTOCOL, "DescribeAlarms: no StateValue for the alarm");
+	/* since when: a missing or odd one is 0, "not known" */
+	if (xml_element_text(xml, len, "StateUpdatedTimestamp", when, sizeof(when)) == 0 &&
+	    (rfc3339_parse(when, since) < 0 || *since < 0))
+		*since = 0;
 	for (unsigned s = 0; s < ALARM_STATE_MISSING; s++)
 		if (!strcmp(value, state_names[s])) {
 			*state = (enum alarm_state)s;
@@ -62,9 +68,11 @@ int cloudwatch_parse_alarm(const char *xml, size_t len, const char *name,
 }
 
 int cloudwatch_alarm_state(struct aws *a, const char *name, enum alarm_state *state,
-			   struct hail_errbuf *e)
+			   time_t *since, struct hail_errbuf *e)
 {
-	const char *params[] = { "AlarmNames.member.1", name, NULL };
+	/* without AlarmTypes CloudWatch lists metric alarms only */
+	const char *params[] = { "AlarmNames.member.1", name, "AlarmTypes.member.1", "MetricAlarm",
+				 "AlarmTypes.member.2", "CompositeAlarm", NULL };
 	char form[1024], code[AWS_CODE_MAX], *answer = NULL;
 	int ret;
 
@@ -74,9 +82,21 @@ int cloudwatch_alarm_state(struct aws *a, const char *name, enum alarm_state *st
 	ret = aws_call(a, &aws_cloudwatch, "DescribeAlarms", form, DESCRIBE_ALARMS_MAX, &answer,
 		       code, e);
 	if (ret == 0)
-		ret = cloudwatch_parse_alarm(answer, strlen(answer), name, state, e);
+		ret = cloudwatch_parse_alarm(answer, strlen(answer), name, state, since, e);
 	free(answer);
 	return ret;
+}
+
+bool metric_dimension_valid(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n > METRIC_DIMENSION_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < ' ' || v[i] == 0x7f)
+			return false;
+	return true;
 }
 
 bool metric_namespace_valid(const char *ns)

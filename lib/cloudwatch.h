@@ -5,6 +5,7 @@
 #define HAIL_CLOUDWATCH_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "aws.h"
 
@@ -38,12 +39,14 @@ const char *alarm_state_name(enum alarm_state s);
 /* 1 to 255 printable ASCII characters, as CloudWatch takes alarm names. */
 bool alarm_name_valid(const char *name);
 
-/* The alarm's state. The answer is read with a bound and must name the alarm
- * asked for; an unknown name is ALARM_STATE_MISSING (CloudWatch leaves it
- * out of the list, it is no error). HAIL_E_HTTP with the code, or
- * HAIL_E_NETWORK, HAIL_E_PROTOCOL, as aws_call. */
+/* The alarm's state (a metric or a composite alarm), and since when
+ * (StateUpdatedTimestamp; 0 when not given). The answer is read with a
+ * bound and must name the alarm asked for; an unknown name is
+ * ALARM_STATE_MISSING (CloudWatch leaves it out of the list, it is no
+ * error). HAIL_E_HTTP with the code, or HAIL_E_NETWORK, HAIL_E_PROTOCOL, as
+ * aws_call. */
 int cloudwatch_alarm_state(struct aws *a, const char *name, enum alarm_state *state,
-			   struct hail_errbuf *e);
+			   time_t *since, struct hail_errbuf *e);
 
 /* A namespace CloudWatch takes for custom metrics: 1 to 255 printable
  * characters, not starting with "AWS/". */
@@ -57,6 +60,10 @@ int cloudwatch_put_metrics(struct aws *a, const char *ns, const struct metric_di
 
 /* The state in a DescribeAlarms answer, for tests and fuzzing. */
 int cloudwatch_parse_alarm(const char *xml, size_t len, const char *name,
-			   enum alarm_state *state, struct hail_errbuf *e);
+			   enum alarm_state *state, time_t *since, struct hail_errbuf *e);
+
+/* A dimension's value as hail sends one (the Auto Scaling group's name):
+ * 1 to 255 bytes, no control characters (UTF-8 is fine). */
+bool metric_dimension_valid(const char *v);
 
 #endif

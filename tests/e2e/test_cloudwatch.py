@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 from harness import HAIL, run_tests, wait_for
 
@@ -34,6 +35,8 @@ def describe_calls(w):
 
 
 def test_alarm_stops_adoption_and_ok_lets_it_in(w):
+    """A build published while the alarm is in ALARM (a fix, say) waits for
+    the alarm to clear, then goes in."""
     w.give_role()
     set_alarm(w, "OK")
     p1 = w.publish(1)
@@ -44,28 +47,19 @@ def test_alarm_stops_adoption_and_ok_lets_it_in(w):
     set_alarm(w, "ALARM")
     w.publish(2)
     a.wait_log(r"halted: alarm %s is in ALARM: not adopting build 2" % ALARM)
-    a.wait_log(r"latest build of .* is 2")
-    # the fleet's verdict on build 2 stays: not asked again at every poll
-    a.wait_log(r"alarm %s stopped build 2: it is not taken until Hydra offers a newer "
-               r"build" % ALARM)
-    assert len(describe_calls(w)) == 1, describe_calls(w)
+    wait_for(lambda: len(describe_calls(w)) >= 3, 20, "a few polls")
     assert w.client.profile_target() == p1
     assert a.text().count("is in ALARM: not adopting") == 1, "said once"
     s = state()
-    assert s["mode"] == "halted: alarm" and ALARM in s["halt"], s
+    assert s["mode"] == "halted: alarm" and ALARM in s["halt"] and "halted" not in s, s
     with open(metrics) as f:
         assert 'hail_halted{profile="demo"} 1' in f.read()
     calls = describe_calls(w)
-    assert all(c["auth"] == "ok" and c["params"] == {"AlarmNames.member.1": ALARM}
-               for c in calls), calls
-    # the alarm clears: build 2 stays out; a fixed build 3 goes in
+    assert all(c["auth"] == "ok" and c["params"] == {
+        "AlarmNames.member.1": ALARM, "AlarmTypes.member.1": "MetricAlarm",
+        "AlarmTypes.member.2": "CompositeAlarm"} for c in calls), calls
     set_alarm(w, "INSUFFICIENT_DATA")          # as OK: no data is no alarm
-    a.signal(signal.SIGHUP)
-    a.wait_log(r"SIGHUP: polling now")
-    wait_for(lambda: state()["last-poll"]["result"] == "ok", 10, "a poll")
-    assert w.client.profile_target() == p1
-    w.publish(3)
-    a.wait_log(r"activated build 3 ")
+    a.wait_log(r"activated build 2 ")
     assert state()["mode"] == "following"
     # on the latest: the idle poll asks CloudWatch nothing
     n = len(describe_calls(w))
@@ -76,6 +70,40 @@ def test_alarm_stops_adoption_and_ok_lets_it_in(w):
     a.stop()
 test_alarm_stops_adoption_and_ok_lets_it_in.imds_args = []
 test_alarm_stops_adoption_and_ok_lets_it_in.aws_args = []
+
+
+def test_a_build_out_before_the_alarm_stays_out(w):
+    """A build that was out when the alarm went off may have set it off: the
+    verdict stays after the alarm clears; a newer build goes in."""
+    w.give_role()
+    set_alarm(w, "OK")
+    p1 = w.publish(1)
+    a = agent(w)
+    a.wait_log(r"activated build 1 ")
+    hold = "/var/lib/hail/demo/hold"
+    open(hold, "w").close()                     # keeps build 2 out while the alarm goes off
+    w.publish(2)
+    a.wait_log(r"is held .*not switching to build 2")
+    stoptime = w.hydra.control("GET", "/builds")["builds"][-1]["timestamp"]
+    wait_for(lambda: time.time() >= int(stoptime) + 1, 5, "the next second")
+    set_alarm(w, "ALARM")
+    os.unlink(hold)
+    a.wait_log(r"halted: alarm %s is in ALARM: not adopting build 2" % ALARM)
+    a.wait_log(r"alarm %s stopped build 2: it is not taken until Hydra offers a newer "
+               r"build" % ALARM)
+    n = len(describe_calls(w))
+    set_alarm(w, "OK")
+    a.signal(signal.SIGHUP)
+    a.wait_log(r"SIGHUP: polling now")
+    wait_for(lambda: state()["last-poll"]["result"] == "ok", 10, "a poll")
+    assert w.client.profile_target() == p1
+    assert len(describe_calls(w)) == n, "the verdict is not asked again"
+    assert state()["halted"]["build-id"] == 2
+    w.publish(3)
+    a.wait_log(r"activated build 3 ")
+    a.stop()
+test_a_build_out_before_the_alarm_stays_out.imds_args = []
+test_a_build_out_before_the_alarm_stays_out.aws_args = []
 
 
 def test_missing_or_unreadable_alarm_fails_closed(w):
@@ -232,6 +260,25 @@ def test_unsendable_metrics_change_nothing(w):
     assert log.count("cloudwatch-metrics: ") == 1, log
 test_unsendable_metrics_change_nothing.imds_args = []
 test_unsendable_metrics_change_nothing.aws_args = []
+
+
+def test_no_reboot_while_halted(w):
+    """A build that asks for a reboot: not while the halt alarm is in ALARM;
+    once it clears, the reboot goes ahead."""
+    from test_reboot import reboot_command, reboots, window_around_now
+    w.give_role()
+    set_alarm(w, "ALARM")
+    id1 = w.hydra.publish(w.build(1, rebootRequired="exit 0"))
+    window, iid = window_around_now(id1)
+    a = agent(w, "--reboot-window", window, "--instance-id", iid,
+              "--reboot-command", reboot_command(w))
+    a.wait_log(r"not rebooting for build 1 while alarm %s is in ALARM" % ALARM)
+    assert reboots(w) == 0
+    set_alarm(w, "OK")
+    wait_for(lambda: reboots(w) == 1, 20, "the reboot once the alarm is OK")
+    a.stop()
+test_no_reboot_while_halted.imds_args = []
+test_no_reboot_while_halted.aws_args = []
 
 
 def test_bad_alarm_name_is_a_usage_error(w):

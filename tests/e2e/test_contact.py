@@ -64,6 +64,8 @@ def test_build_that_cuts_contact_is_rolled_back_and_blamed(w):
     agent.wait_log(r"no answer from Hydra since build %d was activated" % id2,
                    timeout=CONTACT_S + 20)
     agent.wait_log(r"build %d cut this machine off" % id2, timeout=CONTACT_S + 20)
+    # the decision is logged before its step is saved
+    wait_for(lambda: "journal" not in state(), 10, "the check's end saved")
     assert w.client.profile_target() == p1
     assert w.client.activation_log() == ["1", "2", "1"], w.client.activation_log()
     s = state()
@@ -89,6 +91,7 @@ def test_outage_for_both_builds_is_not_blamed(w):
     agent.signal(signal.SIGHUP)
     agent.wait_log(r"no answer from Hydra since build %d" % id2, timeout=CONTACT_S + 20)
     agent.wait_log(r"an outage, not build %d" % id2, timeout=2 * CONTACT_S + 30)
+    wait_for(lambda: "journal" not in state(), 10, "the check's end saved")
     s = state()
     assert s["failed"] == [], s["failed"]
     assert w.client.activation_log() == ["1", "2", "1"], w.client.activation_log()
@@ -96,6 +99,7 @@ def test_outage_for_both_builds_is_not_blamed(w):
     agent.signal(signal.SIGHUP)
     agent.wait_log(r"Hydra answered after build %d was activated: contact confirmed" % id2,
                    timeout=CONTACT_S + 20)
+    wait_for(lambda: "journal" not in state(), 10, "the check's end saved")
     assert w.client.profile_target() == p2
     assert w.client.activation_log() == ["1", "2", "1", "2"], w.client.activation_log()
     s = state()
@@ -115,6 +119,7 @@ def test_answered_build_is_confirmed_and_prunes_after(w):
     agent.signal(signal.SIGHUP)
     agent.wait_log(r"contact confirmed", timeout=CONTACT_S + 20)
     agent.wait_log(r"deleted 1 old generation")
+    wait_for(lambda: state()["last-good"]["store-path"] == p2, 10, "the confirmation saved")
     log = agent.text()
     assert log.index("contact confirmed") < log.index("deleted 1 old generation"), log
     assert "rolling" not in log, log

@@ -119,6 +119,13 @@ def test_failing_or_hanging_command_changes_nothing(w):
     assert "cannot run it" in log or "exited with status 127" in log, log
 
 
+def test_event_command_is_checked(w):
+    rc, log = w.client.oneshot("--event-command", "notify-slack")
+    assert rc == 2, log
+    assert "event-command 'notify-slack': not an absolute path" in log, log
+
+
 if __name__ == "__main__":
     run_tests([test_activation_failure_and_rollback_events, test_health_check_failure_event,
-               test_hold_file_event, test_failing_or_hanging_command_changes_nothing])
+               test_hold_file_event, test_failing_or_hanging_command_changes_nothing,
+               test_event_command_is_checked])

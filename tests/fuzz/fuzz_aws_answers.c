@@ -13,6 +13,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct aws_credentials c = { 0 };
 	enum alarm_state state;
+	time_t since;
 	struct hail_errbuf e;
 	char buf[64];
 
@@ -25,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (xml_element_text((const char *)data, size, "Code", buf, sizeof(buf)) == 0 &&
 	    strlen(buf) >= sizeof(buf))
 		__builtin_trap();
-	if (cloudwatch_parse_alarm((const char *)data, size, "hail-halt", &state, &e) == 0 &&
-	    (unsigned)state >= ALARM_STATE_COUNT)
+	if (cloudwatch_parse_alarm((const char *)data, size, "hail-halt", &state, &since, &e) == 0 &&
+	    ((unsigned)state >= ALARM_STATE_COUNT || since < 0))
 		__builtin_trap();
 	return 0;
 }

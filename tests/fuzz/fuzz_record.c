@@ -25,7 +25,7 @@ static size_t rewrite(const struct record_reply *r, uint32_t seq, uint8_t *buf)
 	case RECORD_ERROR:
 		return record_put_error(buf, seq, r->u.error.kind, r->u.error.message);
 	case RECORD_ALARM:
-		return record_put_alarm(buf, seq, r->u.alarm);
+		return record_put_alarm(buf, seq, r->u.alarm.state, r->u.alarm.since);
 	case RECORD_DONE:
 		return record_put_done(buf, seq);
 	default:

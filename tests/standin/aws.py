@@ -58,8 +58,10 @@ CloudWatch (query API, Version=2010-08-01, signing name "monitoring"; errors as 
   PutMetricData  Namespace (not "AWS/..."), MetricData.member.N.{MetricName, Value, Unit,
       Timestamp, Dimensions.member.M.{Name, Value}} (1 to 1000 metrics, at most 30 dimensions
       each); no Result element. Each accepted call is kept (GET /metrics).
-  DescribeAlarms  AlarmNames.member.N -> MetricAlarms/member/{AlarmName, AlarmArn, StateValue,
-      StateReason, ...} for the configured alarms named; an unknown name is left out (no
+  DescribeAlarms  AlarmNames.member.N (AlarmTypes.member.N taken, not needed) ->
+      MetricAlarms/member/{AlarmName, AlarmArn, StateValue, StateReason,
+      StateUpdatedTimestamp (when the state was set, or the alarm's Sum reached its
+      threshold), ...} for the configured alarms named; an unknown name is left out (no
       error). An alarm configured as {"sum-of": METRIC, "period": S, "threshold": T} is
       evaluated at each call as CloudWatch would: ALARM when the Sum of METRIC's values put in
       the last S seconds (any namespace and dimensions) is >= T, else OK.
@@ -199,6 +201,7 @@ class State:
         self.parameters = {}      # name -> {"Type", "Value", "Version", "LastModifiedDate"}
         self.instances = {}       # id -> {"group", "hook", "state", "health", token, events}
         self.alarms = {}          # name -> state, or {"sum-of", "period", "threshold"}
+        self.alarm_since = {}     # name -> when a state set by the test was set
         self.puts = []            # accepted PutMetricData calls
         self.faults = []          # [{"operation", "code", "count"}]
         self.calls = []
@@ -215,6 +218,11 @@ class State:
                 self.parameters = {n: dict(p, Version=1, LastModifiedDate=time.time())
                                    for n, p in cfg["parameters"].items()}
             if "alarms" in cfg:
+                now = time.time()
+                # a state set by the test changes (and is dated) only when it differs
+                self.alarm_since = {n: self.alarm_since.get(n, now)
+                                    if self.alarms.get(n) == a else now
+                                    for n, a in cfg["alarms"].items()}
                 self.alarms = dict(cfg["alarms"])
             if "instances" in cfg:
                 self.instances = {}
@@ -513,13 +521,31 @@ def put_metric_data(state, params):
     return None
 
 
-def alarm_state(state, spec, now):
+def alarm_state(state, name, now):
+    """(state, reason, since): since is when it went into the state: for an
+    alarm over the metrics, the first put that made the Sum reach the threshold
+    (ALARM), or the moment the last one left the period (OK)."""
+    spec = state.alarms[name]
     if isinstance(spec, str):
-        return spec, "set by the test"
-    total = sum(m["Value"] for p in state.puts if p["time"] >= now - spec["period"]
-                for m in p["metrics"] if m["MetricName"] == spec["sum-of"])
-    st = "ALARM" if total >= spec["threshold"] else "OK"
-    return st, "Sum of %s over the last %ss is %g" % (spec["sum-of"], spec["period"], total)
+        return spec, "set by the test", state.alarm_since.get(name, now)
+    window = [(p["time"], m["Value"]) for p in state.puts if p["time"] >= now - spec["period"]
+              for m in p["metrics"] if m["MetricName"] == spec["sum-of"] and m["Value"]]
+    total = sum(v for _, v in window)
+    reason = "Sum of %s over the last %ss is %g" % (spec["sum-of"], spec["period"], total)
+    if total < spec["threshold"]:
+        past = [p["time"] for p in state.puts for m in p["metrics"]
+                if m["MetricName"] == spec["sum-of"] and m["Value"]]
+        return "OK", reason, max(past) + spec["period"] if past else now
+    running = 0
+    for t, v in sorted(window):
+        running += v
+        if running >= spec["threshold"]:
+            return "ALARM", reason, t
+    return "ALARM", reason, now
+
+
+def iso_ms(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int(t * 1000 % 1000)
 
 
 def describe_alarms(state, params):
@@ -532,13 +558,13 @@ def describe_alarms(state, params):
         for name in names:
             if name not in state.alarms:
                 continue
-            value, reason = alarm_state(state, state.alarms[name], now)
+            value, reason, since = alarm_state(state, name, now)
             out.append("<member><AlarmName>%s</AlarmName><AlarmArn>arn:aws:cloudwatch:%s:%s:"
                        "alarm:%s</AlarmArn><StateValue>%s</StateValue><StateReason>%s"
-                       "</StateReason><Namespace>hail</Namespace><MetricName>"
-                       "ActivationFailures</MetricName></member>" % (
-                           escape(name), state.region, ACCOUNT_ID, escape(name), value,
-                           escape(reason)))
+                       "</StateReason><StateUpdatedTimestamp>%s</StateUpdatedTimestamp>"
+                       "<Namespace>hail</Namespace><MetricName>ActivationFailures</MetricName>"
+                       "</member>" % (escape(name), state.region, ACCOUNT_ID, escape(name),
+                                      value, escape(reason), iso_ms(since)))
     return "<MetricAlarms>%s</MetricAlarms><CompositeAlarms/>" % "".join(out)
 
 

@@ -48,6 +48,8 @@ struct row {
 	const char *outage;             /* a build let off after an outage */
 	bool halt_set;                  /* a halt alarm is set though .halt is not asked */
 	const char *halted;             /* a build the alarm stopped before */
+	int halt_since;                 /* in ALARM since the build's stoptime + this; 0: not known */
+	bool halt_target;
 	bool contact_off;               /* contact-timeout turned off since */
 	/* what is decided */
 	enum action action;
@@ -298,6 +300,12 @@ static const struct row rows[] = {
 	{ "halt alarm, at the rollout turn: halted", .baseline = P1, .good = P1, .cur = P1,
 	  .cur_gen = 1, .latest = 2, .turn = AFTER_TURN, .halt = HALT_ALARM,
 	  .action = ACTION_NONE, .want_mode = MODE_HALTED },
+	{ "in ALARM since after the build was out: the verdict on it is kept", .baseline = P1,
+	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_ALARM, .halt_since = 1,
+	  .action = ACTION_NONE, .want_mode = MODE_HALTED, .halt_target = true },
+	{ "in ALARM since before the build (a fix): no verdict, it waits", .baseline = P1,
+	  .good = P1, .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_ALARM, .halt_since = -1,
+	  .action = ACTION_NONE, .want_mode = MODE_HALTED },
 	{ "the alarm stopped the build before, now OK: still not taken", .baseline = P1, .good = P1,
 	  .cur = P1, .cur_gen = 1, .latest = 2, .halt = HALT_CLEAR, .halted = P2,
 	  .action = ACTION_NONE, .want_mode = MODE_HALTED, .reason = "until Hydra offers a newer" },
@@ -389,6 +397,7 @@ static void set_facts(const struct row *r, struct poll_facts *f, const struct de
 	f->hold_until = r->hold_until;
 	f->hydra_answered = r->answered || r->latest;
 	f->halt = r->halt;
+	f->halt_since = r->halt_since ? STOP + r->halt_since : 0;
 	f->halt_why = r->halt == HALT_UNKNOWN ? "does not exist in CloudWatch" : "ALARM";
 	if (r->via_reading) {
 		/* as observe.c does: the reading settles the source's last word */
@@ -430,7 +439,7 @@ static void test_table(void)
 		CHECK(d.action == r->action && d.mode == r->want_mode && target_ok &&
 		      d.current == r->current && d.hold == r->hold &&
 		      d.drop_journal == r->drop_journal && (!r->adopt || d.adopt) &&
-		      d.lost_contact == r->lost_contact &&
+		      d.lost_contact == r->lost_contact && d.halt_target == r->halt_target &&
 		      (!r->from_id || d.from.id == r->from_id) && reason_ok,
 		      "decide: %s (got %s, %s, %s%s%s)", r->name, action_name(d.action),
 		      mode_name(d.mode), d.target.path ? d.target.path + 44 : "no target",

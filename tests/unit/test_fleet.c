@@ -156,6 +156,9 @@ static void test_alarm_answers(void)
 		  ALARM_STATE_ALARM, "in ALARM" },
 		{ "<member><AlarmName>h</AlarmName><StateValue>OK</StateValue></member>", 0,
 		  ALARM_STATE_OK, "OK" },
+		{ "<member><AlarmName>h</AlarmName><StateValue>ALARM</StateValue><StateUpdatedTimestamp>"
+		  "2026-12-02T05:40:12.345Z</StateUpdatedTimestamp></member>", 0, ALARM_STATE_ALARM,
+		  "in ALARM since a time" },
 		{ "<member><AlarmName>h</AlarmName><StateValue>INSUFFICIENT_DATA</StateValue></member>",
 		  0, ALARM_STATE_INSUFFICIENT_DATA, "no data" },
 		{ "", 0, ALARM_STATE_MISSING, "left out of the list: missing" },
@@ -172,16 +175,33 @@ static void test_alarm_answers(void)
 		char xml[1024];
 		enum alarm_state st = ALARM_STATE_COUNT;
 		struct hail_errbuf e;
+		time_t since;
 		int ret;
 
 		/* the malformed row is cut short, the others are whole */
 		snprintf(xml, sizeof(xml), "%s%s%s", head, rows[i].body,
 			 i == sizeof(rows) / sizeof(rows[0]) - 1 ? "" :
 			 "</MetricAlarms><CompositeAlarms/></DescribeAlarmsResult></DescribeAlarmsResponse>");
-		ret = cloudwatch_parse_alarm(xml, strlen(xml), "h", &st, &e);
+		ret = cloudwatch_parse_alarm(xml, strlen(xml), "h", &st, &since, &e);
 		CHECK(ret == rows[i].ret && (ret < 0 || st == rows[i].state), "DescribeAlarms: %s",
 		      rows[i].name);
 	}
+	{
+		static const char xml[] = "<DescribeAlarmsResponse><DescribeAlarmsResult><MetricAlarms>"
+			"<member><AlarmName>h</AlarmName><StateValue>ALARM</StateValue>"
+			"<StateUpdatedTimestamp>2026-12-02T05:40:12.345Z</StateUpdatedTimestamp>"
+			"</member></MetricAlarms></DescribeAlarmsResult></DescribeAlarmsResponse>";
+		enum alarm_state st;
+		struct hail_errbuf e;
+		time_t since = 0, want;
+
+		rfc3339_parse("2026-12-02T05:40:12Z", &want);
+		CHECK(cloudwatch_parse_alarm(xml, strlen(xml), "h", &st, &since, &e) == 0 &&
+		      since == want, "DescribeAlarms: StateUpdatedTimestamp read");
+	}
+	CHECK(metric_dimension_valid("web-asg") && metric_dimension_valid("gr\xc3\xbcn") &&
+	      !metric_dimension_valid("") && !metric_dimension_valid("a\tb"),
+	      "dimension values: UTF-8 yes, control characters no");
 	CHECK(alarm_name_valid("hail-web activation failures") && !alarm_name_valid("") &&
 	      !alarm_name_valid("a\nb"), "alarm names");
 }
