@@ -369,11 +369,12 @@ void decide(const struct decide_rules *rules, const struct agent_state *st,
 			return;
 		}
 		d->mode = MODE_HALTED;
-		/* the verdict stays only on a build that was out before the alarm
-		 * went off: it may have caused it; a fix published meanwhile
-		 * merely waits for the alarm to clear */
+		/* the verdict stays only on a build that was out when the alarm
+		 * went off (both in whole seconds: the same second counts as out,
+		 * the safe side): it may have caused it; a fix published
+		 * meanwhile merely waits for the alarm to clear */
 		d->halt_target = f->halt == HALT_ALARM && f->halt_since &&
-			f->latest_stoptime < (int64_t)f->halt_since;
+			f->latest_stoptime <= (int64_t)f->halt_since;
 		say(d, LOG_WARNING, "halted: alarm %s %s: not adopting build %" PRIu64,
 		    rules->halt_alarm, f->halt == HALT_ALARM ? "is in ALARM" : f->halt_why &&
 		    f->halt_why[0] ? f->halt_why : "cannot be read", target_id);
