@@ -331,10 +331,13 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 	}
 	log_decision(a, &d);
 	set_mode(a, d.mode, &d);
-	if (d.mode != MODE_HALTED)
+	if (d.mode != MODE_HALTED) {
 		a->st.halt_reason[0] = '\0';
-	else if (str_has_prefix(d.reason, "halted: "))
+		a->st.halt_alarm[0] = '\0';
+	} else if (str_has_prefix(d.reason, "halted: ")) {
 		snprintf(a->st.halt_reason, sizeof(a->st.halt_reason), "%s", d.reason);
+		snprintf(a->st.halt_alarm, sizeof(a->st.halt_alarm), "%s", a->set->halt_alarm);
+	}
 	if (d.halt_target &&
 	    ref_set(&a->st.halted, d.target.id, 0, d.target.path) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");

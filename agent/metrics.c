@@ -60,7 +60,7 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 					     "protocol", "not_found", "nix", "activation", "busy",
 					     "interrupted", "held" };
 	struct out o = { buf, size, 0, false };
-	char p[256];
+	char p[256], alarm[520];
 
 	label_value(p, sizeof(p), profile);
 	head(&o, "hail_last_poll_timestamp_seconds", "gauge", "When the last poll ended.");
@@ -141,7 +141,8 @@ int metrics_format(char *buf, size_t size, const char *profile, const struct age
 	    s->counters.reboots_requested);
 	head(&o, "hail_halted", "gauge",
 	     "1 while the halt alarm (in ALARM, or unreadable) keeps a new build out.");
-	put(&o, "hail_halted{profile=\"%s\"} %d\n", p, s->mode == MODE_HALTED);
+	label_value(alarm, sizeof(alarm), s->mode == MODE_HALTED ? s->halt_alarm : "");
+	put(&o, "hail_halted{profile=\"%s\",alarm=\"%s\"} %d\n", p, alarm, s->mode == MODE_HALTED);
 	head(&o, "hail_paused", "gauge", "1 while a tag or the fleet's SSM parameter pauses hail.");
 	put(&o, "hail_paused{profile=\"%s\"} %d\n", p, s->paused);
 	head(&o, "hail_pinned_build_id", "gauge", "The build hail is pinned to (0: not pinned).");

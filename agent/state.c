@@ -417,6 +417,8 @@ char *state_to_json(const struct agent_state *s)
 	if (s->halt_reason[0]) {
 		jw_printf(&w, "\t\"halt\": ");
 		jw_string(&w, s->halt_reason);
+		jw_printf(&w, ",\n\t\"halt-alarm\": ");
+		jw_string(&w, s->halt_alarm);
 		jw_printf(&w, ",\n");
 	}
 	if (s->reboot.required.path || s->reboot.requested.path) {
@@ -652,6 +654,7 @@ int state_from_json(const char *text, size_t len, struct agent_state *s, struct 
 	read_health_check(cJSON_GetObjectItemCaseSensitive(act, "health-check"), s);
 	read_control(o, s);
 	copy_string(s->halt_reason, sizeof(s->halt_reason), o, "halt");
+	copy_string(s->halt_alarm, sizeof(s->halt_alarm), o, "halt-alarm");
 	read_cw_sent(cJSON_GetObjectItemCaseSensitive(o, "cloudwatch-sent"), &s->cw_sent);
 	if (ret == 0)
 		ret = read_ref(cJSON_GetObjectItemCaseSensitive(o, "outage"), &s->outage);

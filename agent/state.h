@@ -115,6 +115,7 @@ struct agent_state {
 	unsigned n_failed;
 	struct reboot_record reboot;
 	char halt_reason[400];          /* MODE_HALTED: which alarm, and its state */
+	char halt_alarm[256];           /* MODE_HALTED: the alarm's name */
 	struct fleet_metrics_sent cw_sent;      /* what CloudWatch was told last */
 	struct build_ref halted;        /* the build the halt alarm stopped: not taken
 					 * even after the alarm clears (a newer one is) */

@@ -46,7 +46,10 @@ static void print_human(const char *name, const char *dir, const struct agent_st
 	bool held = false;
 	uint64_t until = 0;
 
-	printf("%s: %s\n", name, mode_name(s->mode));
+	/* "halted: alarm NAME", as the logs say it */
+	printf("%s: %s%s%s\n", name, mode_name(s->mode),
+	       s->mode == MODE_HALTED && s->halt_alarm[0] ? " " : "",
+	       s->mode == MODE_HALTED ? s->halt_alarm : "");
 	if (s->on.path)
 		printf("  on build %" PRIu64 ", generation %ld: %s\n", s->on.id, s->on.generation,
 		       s->on.path);

@@ -55,7 +55,7 @@ def test_alarm_stops_adoption_and_ok_lets_it_in(w):
     s = state()
     assert s["mode"] == "halted: alarm" and ALARM in s["halt"] and "halted" not in s, s
     with open(metrics) as f:
-        assert 'hail_halted{profile="demo"} 1' in f.read()
+        assert 'hail_halted{profile="demo",alarm="%s"} 1' % ALARM in f.read()
     calls = describe_calls(w)
     assert all(c["auth"] == "ok" and c["params"] == {
         "AlarmNames.member.1": ALARM, "AlarmTypes.member.1": "MetricAlarm",
@@ -152,7 +152,8 @@ def test_oneshot_exits_8_and_status_says_why(w):
     assert rc == 8, log
     assert "is halted: alarm: not on build 2" in log, log
     r = subprocess.run([HAIL, "status", "--profile", "demo"], capture_output=True, text=True)
-    assert "demo: halted: alarm" in r.stdout and f"alarm {ALARM} is in ALARM" in r.stdout, r.stdout
+    assert f"demo: halted: alarm {ALARM}\n" in r.stdout and f"alarm {ALARM} is in ALARM" in \
+        r.stdout, r.stdout
 test_oneshot_exits_8_and_status_says_why.imds_args = []
 test_oneshot_exits_8_and_status_says_why.aws_args = []
 
