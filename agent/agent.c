@@ -230,18 +230,27 @@ static int set_string(char **field, const char *v)
 static void set_mode(struct agent *a, enum agent_mode mode, const struct decision *d)
 {
 	enum agent_mode was = a->st.mode;
+	const char *cur = a->obs.f.cur_path;
+	bool kept_out = d && d->target.path && cur && strcmp(d->target.path, cur);
 
 	if (was != mode && mode == MODE_FOLLOWING && a->decided)
 		log_info("%s: following %s again", a->paths.profile, a->clients.job.uri);
 	a->st.mode = mode;
-	if (was == mode || !d)
+	if (!d)
+		return;
+	/* a pause is an event once it keeps a build out, once per build */
+	if (mode != MODE_PAUSED)
+		a->paused_out_id = 0;
+	else if (kept_out && d->target.id != a->paused_out_id) {
+		a->paused_out_id = d->target.id;
+		event_emit(&a->events, EVENT_PAUSED, d->target.id, d->target.path, cur, d->reason);
+	}
+	if (was == mode)
 		return;
 	if (mode_is_held(mode) && !mode_is_held(was))
-		event_emit(&a->events, EVENT_HELD, d->target.id, d->target.path, a->obs.f.cur_path,
-			   d->reason);
-	else if (mode == MODE_PAUSED || mode == MODE_HALTED)
-		event_emit(&a->events, mode == MODE_PAUSED ? EVENT_PAUSED : EVENT_HALTED,
-			   d->target.id, d->target.path, a->obs.f.cur_path, d->reason);
+		event_emit(&a->events, EVENT_HELD, d->target.id, d->target.path, cur, d->reason);
+	else if (mode == MODE_HALTED)
+		event_emit(&a->events, EVENT_HALTED, d->target.id, d->target.path, cur, d->reason);
 }
 
 /* A decision that leaves the profile alone is logged when it differs from

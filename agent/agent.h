@@ -80,6 +80,7 @@ struct agent {
 	char reboot_said[256];          /* the reboot plan's reason last logged */
 	struct event_runner events;     /* --event-command */
 	bool metrics_warned;            /* a failed PutMetricData was said */
+	uint64_t paused_out_id;         /* the build a pause kept out, said as an event */
 	unsigned failures;              /* polls failed in a row */
 };
 

@@ -119,6 +119,30 @@ def test_failing_or_hanging_command_changes_nothing(w):
     assert "cannot run it" in log or "exited with status 127" in log, log
 
 
+def test_paused_and_reboot_requested_events(w):
+    from test_reboot import reboot_command, window_around_now
+    p1 = w.build(1, rebootRequired="exit 0")
+    id1 = w.hydra.publish(p1)
+    window, iid = window_around_now(id1)
+    agent = w.client.start("--poll-period", "1s", "--imds-endpoint", w.imds.url,
+                           "--reboot-window", window, "--instance-id", iid,
+                           "--reboot-command", reboot_command(w),
+                           "--event-command", recorder(w))
+    wait_for(lambda: names(w) == ["activated", "reboot-requested"], 20, "the reboot's event")
+    e = events(w)[1]
+    assert e["HAIL_BUILD_ID"] == str(id1) and e["HAIL_STORE_PATH"] == p1, e
+    w.imds.set_tags({"hail:pause": "true"})
+    agent.wait_log(r"paused by tag hail:pause")
+    p2 = w.publish(2)
+    wait_for(lambda: "paused" in names(w), 20, "the paused event")
+    e = events(w)[-1]
+    assert e["HAIL_EVENT"] == "paused" and e["HAIL_STORE_PATH"] == p2, e
+    assert e["HAIL_PREVIOUS_STORE_PATH"] == p1 and "tag hail:pause" in e["HAIL_ERROR"], e
+    agent.stop()
+    assert names(w).count("paused") == 1, names(w)
+test_paused_and_reboot_requested_events.imds_args = ["--tags-enabled"]
+
+
 def test_event_command_is_checked(w):
     rc, log = w.client.oneshot("--event-command", "notify-slack")
     assert rc == 2, log
@@ -128,4 +152,4 @@ def test_event_command_is_checked(w):
 if __name__ == "__main__":
     run_tests([test_activation_failure_and_rollback_events, test_health_check_failure_event,
                test_hold_file_event, test_failing_or_hanging_command_changes_nothing,
-               test_event_command_is_checked])
+               test_paused_and_reboot_requested_events, test_event_command_is_checked])
