@@ -590,6 +590,14 @@ out:
 	return ret;
 }
 
+/* A reason about the reboot, logged when it differs from the last one. */
+static void say_reboot_once(struct agent *a, int level, const char *reason)
+{
+	if (reason[0] && strcmp(reason, a->reboot_said))
+		log_msg(level, 0, "%s", reason);
+	snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", reason);
+}
+
 /* The reboot a build asked for (reboot.h), after a poll that changed
  * nothing. The boot id is read only when one is asked for: the idle poll
  * stays as it was. */
@@ -625,10 +633,7 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 		return;
 	}
 	if (p.action != REBOOT_NOW) {
-		/* said once, when it changes */
-		if (p.action != REBOOT_NONE && strcmp(p.reason, a->reboot_said))
-			log_info("%s", p.reason);
-		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
+		say_reboot_once(a, LOG_INFO, p.reason);        /* "" for REBOOT_NONE */
 		if (p.action == REBOOT_WAIT && (!out->wake_at || p.at < out->wake_at))
 			out->wake_at = p.at;
 		return;
@@ -638,9 +643,7 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 		snprintf(p.reason, sizeof(p.reason), "not rebooting for build %" PRIu64 ": "
 			 "reboot-command %.160s cannot be run: %s", st->reboot.required.id,
 			 a->set->reboot_command, strerror(errno));
-		if (strcmp(p.reason, a->reboot_said))
-			log_warning("%s", p.reason);
-		snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
+		say_reboot_once(a, LOG_WARNING, p.reason);
 		return;
 	}
 	if (a->set->halt_alarm) {
@@ -653,9 +656,7 @@ void act_consider_reboot(struct agent *a, struct poll_outcome *out)
 			snprintf(p.reason, sizeof(p.reason), "not rebooting for build %" PRIu64
 				 " while alarm %.100s %s", st->reboot.required.id, a->set->halt_alarm,
 				 state == ALARM_STATE_ALARM ? "is in ALARM" : "cannot be read");
-			if (strcmp(p.reason, a->reboot_said))
-				log_warning("%s", p.reason);
-			snprintf(a->reboot_said, sizeof(a->reboot_said), "%s", p.reason);
+			say_reboot_once(a, LOG_WARNING, p.reason);
 			return;
 		}
 	}

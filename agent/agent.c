@@ -126,6 +126,20 @@ static int init_state(struct agent *a, struct hail_errbuf *e)
 	return 0;
 }
 
+/* A command hail runs without a shell or arguments: an absolute path (and,
+ * when no_space, one that cannot be mistaken for a command line). */
+static int check_command_path(const char *key, const char *path, bool no_space,
+			      struct hail_errbuf *e)
+{
+	char shown[128];
+
+	if (!path || (path[0] == '/' && !(no_space && strpbrk(path, " \t\n"))))
+		return 0;
+	str_escape(shown, sizeof(shown), path, strlen(path));
+	return hail_fail(e, HAIL_E_USAGE, "%s '%s': not an absolute path (it runs without a "
+			 "shell or arguments)", key, shown);
+}
+
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e)
 {
 	int ret;
@@ -151,23 +165,13 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 		str_escape(shown, sizeof(shown), set->netrc_file, strlen(set->netrc_file));
 		return hail_fail(e, HAIL_E_USAGE, "netrc-file %s: %s", shown, strerror(errno));
 	}
-	if (set->reboot_command && (set->reboot_command[0] != '/' ||
-				    strpbrk(set->reboot_command, " \t\n"))) {
-		char shown[128];
-
-		/* whether it is there is asked when it is needed: it may come
-		 * with the profile hail is about to deploy */
-		str_escape(shown, sizeof(shown), set->reboot_command, strlen(set->reboot_command));
-		return hail_fail(e, HAIL_E_USAGE, "reboot-command '%s': not an absolute path (it "
-				 "runs without a shell or arguments)", shown);
-	}
-	if (set->event_command && set->event_command[0] != '/') {
-		char shown[128];
-
-		str_escape(shown, sizeof(shown), set->event_command, strlen(set->event_command));
-		return hail_fail(e, HAIL_E_USAGE, "event-command '%s': not an absolute path (it "
-				 "runs without a shell or arguments)", shown);
-	}
+	/* whether they are there is asked when they are needed: they may come
+	 * with the profile hail is about to deploy */
+	ret = check_command_path("reboot-command", set->reboot_command, true, e);
+	if (ret == 0)
+		ret = check_command_path("event-command", set->event_command, false, e);
+	if (ret < 0)
+		return ret;
 	if (set->rollout_window_s || (set->given & OPT_BIT(OPT_REBOOT_WINDOW))) {
 		ret = rollout_identity(set->instance_id, &a->identity, e);
 		if (ret < 0)

@@ -219,24 +219,33 @@ struct lifecycle {
 
 static struct lifecycle *heartbeat_target;      /* for the signals tick */
 
-static int find_group(struct lifecycle *lc, struct imds *m, const char *configured,
-		      struct hail_errbuf *e)
+/* EC2 tags the group's instances; IMDS shows it when tags are on. 0 with
+ * lc->group set, or why not (lc->group NULL). */
+static int group_from_tag(struct lifecycle *lc, struct imds *m, struct hail_errbuf *e)
 {
 	size_t len;
 	int ret;
 
-	if (configured) {
-		lc->group = strdup(configured);
-		return lc->group ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	}
-	/* EC2 tags the group's instances; IMDS shows it when tags are on */
 	ret = imds_get(m, "meta-data/tags/instance/aws:autoscaling:groupName", ASG_NAME_MAX,
 		       &lc->group, &len, e);
 	if (ret == 0 && asg_name_valid(lc->group))
 		return 0;
 	free(lc->group);
 	lc->group = NULL;
-	if (ret < 0 && ret != HAIL_E_NOT_FOUND && ret != HAIL_E_PROTOCOL)
+	return ret < 0 ? ret : HAIL_E_PROTOCOL;
+}
+
+static int find_group(struct lifecycle *lc, struct imds *m, const char *configured,
+		      struct hail_errbuf *e)
+{
+	int ret;
+
+	if (configured) {
+		lc->group = strdup(configured);
+		return lc->group ? 0 : hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	ret = group_from_tag(lc, m, e);
+	if (ret == 0 || (ret != HAIL_E_NOT_FOUND && ret != HAIL_E_PROTOCOL))
 		return ret;
 	return asg_group_of(lc->aws, lc->instance_id, &lc->group, e);
 }
@@ -248,17 +257,13 @@ static const char *metrics_group(struct lifecycle *lc, struct imds *m,
 				 const struct boot_settings *s)
 {
 	struct hail_errbuf e;
-	size_t len;
 
 	if (lc->group)
 		return lc->group;
 	if (s->autoscaling_group)
 		return s->autoscaling_group;
-	if (imds_get(m, "meta-data/tags/instance/aws:autoscaling:groupName", ASG_NAME_MAX,
-		     &lc->group, &len, &e) == 0 && asg_name_valid(lc->group))
+	if (group_from_tag(lc, m, &e) == 0)
 		return lc->group;
-	free(lc->group);
-	lc->group = NULL;
 	log_info("no Auto Scaling group known (no autoscaling-group, no aws:autoscaling:groupName "
 		 "tag): the fleet metrics go with the Profile dimension alone");
 	return NULL;
