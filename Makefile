@@ -6,7 +6,7 @@ BINDIR ?= $(PREFIX)/bin
 DESTDIR ?=
 
 CFLAGS ?= -O2 -g
-PKGS := libcurl libcjson openssl zlib libsystemd expat libseccomp
+PKGS := libcurl libcjson openssl zlib libsystemd expat libseccomp yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla

@@ -100,7 +100,7 @@ static int init_state(struct agent *a, struct hail_errbuf *e)
 		free(dir);
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
 	}
-	ret = mkdir_parents(p->state_path, 0755, e);
+	ret = a->set->read_only ? 0 : mkdir_parents(p->state_path, 0755, e);
 	free(dir);
 	if (ret < 0)
 		return ret;
@@ -181,7 +181,7 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	a->rules.contact_timeout_s = set->contact_timeout_s;
 	a->rules.halt_alarm = set->halt_alarm;
 	a->rules.identity = a->identity;
-	ret = mkdir_parents(a->paths.profile, 0755, e);
+	ret = set->read_only ? 0 : mkdir_parents(a->paths.profile, 0755, e);
 	if (ret == 0)
 		ret = init_state(a, e);
 	a->rules.profile = a->paths.profile;
@@ -312,19 +312,12 @@ static bool confirming(const struct agent *a)
 		a->st.journal.phase == PHASE_CONFIRMING_ROLLBACK;
 }
 
-int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
+int agent_decide(struct agent *a, struct decision *d, bool *decided, struct hail_errbuf *e)
 {
 	struct poll_facts *f = &a->obs.f;
-	struct decision d;
-	int ret, poll_err;
+	int poll_err;
 
-	memset(out, 0, sizeof(*out));
-	event_reap(&a->events);
-	if (state_file_changed(a)) {
-		log_info("%s was written by another process: reading it again",
-			 a->paths.state_path);
-		agent_reload_state(a);
-	}
+	*decided = false;
 	poll_err = observe(a, e);
 	if (a->obs.profile_unreadable)
 		return poll_err;        /* no profile to decide about */
@@ -337,11 +330,31 @@ int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *
 		ref_clear(&a->st.outage);       /* the outage is over */
 	if (ref_set(&a->st.on, known_id(&a->st, f), f->cur_generation, f->cur_path) < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	decide(&a->rules, &a->st, f, &d);
-	if (d.action == ACTION_ASK_ALARM) {
+	decide(&a->rules, &a->st, f, d);
+	if (d->action == ACTION_ASK_ALARM) {
 		observe_halt(a);
-		decide(&a->rules, &a->st, f, &d);
+		decide(&a->rules, &a->st, f, d);
 	}
+	*decided = true;
+	return poll_err;
+}
+
+int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e)
+{
+	struct decision d;
+	bool decided;
+	int ret, poll_err;
+
+	memset(out, 0, sizeof(*out));
+	event_reap(&a->events);
+	if (state_file_changed(a)) {
+		log_info("%s was written by another process: reading it again",
+			 a->paths.state_path);
+		agent_reload_state(a);
+	}
+	poll_err = agent_decide(a, &d, &decided, e);
+	if (!decided)
+		return poll_err;
 	log_decision(a, &d);
 	set_mode(a, d.mode, &d);
 	if (d.mode != MODE_HALTED) {

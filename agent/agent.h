@@ -100,6 +100,11 @@ struct poll_outcome {
 int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *e);
 void agent_free(struct agent *a);
 
+/* A poll's first half: observe and decide, changing nothing but memory
+ * (hail plan). *decided is false when the profile could not be read. Returns
+ * the error that kept a fact unknown. */
+int agent_decide(struct agent *a, struct decision *d, bool *decided, struct hail_errbuf *e);
+
 /* One poll: observe, decide, act. */
 int agent_update(struct agent *a, struct poll_outcome *out, struct hail_errbuf *e);
 

@@ -1,5 +1,6 @@
 /* hail: keeps a Nix profile on the latest successful build of a Hydra job.
  * This file only reads the settings and hands over to agent.c. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,8 +9,12 @@
 #include "http.h"
 #include "log.h"
 #include "options.h"
+#include "plan.h"
 #include "signals.h"
 #include "status.h"
+
+/* hail plan: it would switch, roll back or activate. */
+#define EXIT_WOULD_CHANGE 10
 
 /* Exit statuses: distinct per kind of failure, documented in the README. */
 static int exit_status(int err)
@@ -39,6 +44,12 @@ int main(int argc, char **argv)
 	log_init("hail");
 	if (argc > 1 && !strcmp(argv[1], "status"))
 		return status_main(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "plan")) {
+		bool would_change;
+
+		ret = plan_main(argc - 1, argv + 1, &would_change);
+		return ret == 0 && would_change ? EXIT_WOULD_CHANGE : exit_status(ret);
+	}
 	ret = settings_load(&set, argc, argv, &e);
 	if (ret < 0) {
 		log_error(ret, "%s", e.msg);

@@ -135,10 +135,11 @@ void options_print_help(const char *progname)
 {
 	printf("Usage: %s --profile PROFILE --job-uri URI [--netrc-file FILE]\n"
 	       "       %*s [--poll-period PERIOD | --oneshot] [--config FILE]\n"
-	       "       %s status [--profile PROFILE] [--json] [--state-dir DIR]\n\n"
+	       "       %s status [--profile PROFILE] [--json] [--state-dir DIR]\n"
+	       "       %s plan [settings...] [--json]   (what a poll would do; changes nothing)\n\n"
 	       "Keeps a Nix profile on the latest successful build of a Hydra job and runs\n"
 	       "its bin/activate after every switch.\n\nOptions:\n",
-	       progname, (int)strlen(progname), "", progname);
+	       progname, (int)strlen(progname), "", progname, progname);
 	for (size_t i = 0; i < OPT_TABLE_LEN; i++) {
 		const struct opt_def *o = &opt_table[i];
 		char left[48];

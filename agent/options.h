@@ -106,6 +106,7 @@ struct settings {
 	bool wait_for_eval;
 	bool help;
 	bool version;
+	bool read_only;         /* hail plan: create nothing (not a flag) */
 	uint64_t given;         /* OPT_BIT(opt_id) for each setting given */
 };
 

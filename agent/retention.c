@@ -136,12 +136,52 @@ static int list_generations(const char *dir, const char *base, struct listing *l
 	return ret;
 }
 
-int retention_prune(const char *profile, const struct retention_keep *k, unsigned timeout_s,
-		    size_t *deleted, struct hail_errbuf *e)
+int retention_doomed(const char *profile, const struct retention_keep *k, const char *next_path,
+		     long **doomed, size_t *m, struct hail_errbuf *e)
 {
 	char *dir = strdup(profile), *slash;
 	const char *base = strrchr(profile, '/');
+	struct retention_keep after = *k;
 	struct listing l = { 0 };
+	long newest = 0;
+	int ret;
+
+	*doomed = NULL;
+	*m = 0;
+	if (!dir || !base) {
+		free(dir);
+		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	}
+	base++;
+	slash = strrchr(dir, '/');
+	*slash = '\0';
+	ret = list_generations(*dir ? dir : "/", base, &l, e);
+	free(dir);
+	if (ret < 0)
+		return ret;
+	if (next_path) {
+		/* nix-env --set makes the next number, and the profile goes there */
+		for (size_t i = 0; i < l.n; i++)
+			if (l.gens[i].number > newest)
+				newest = l.gens[i].number;
+		if (l.n < RETENTION_MAX) {
+			l.gens[l.n].number = after.current = newest + 1;
+			l.gens[l.n].path = strdup(next_path);
+			l.n++;
+		}
+	}
+	*doomed = malloc((l.n ? l.n : 1) * sizeof(**doomed));
+	if (*doomed)
+		*m = retention_choose(l.gens, l.n, &after, *doomed);
+	else
+		ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
+	listing_free(&l);
+	return ret;
+}
+
+int retention_prune(const char *profile, const struct retention_keep *k, unsigned timeout_s,
+		    size_t *deleted, struct hail_errbuf *e)
+{
 	const char **argv = NULL;
 	char (*numbers)[24] = NULL;
 	long *doomed = NULL;
@@ -150,19 +190,7 @@ int retention_prune(const char *profile, const struct retention_keep *k, unsigne
 	int ret;
 
 	*deleted = 0;
-	if (!dir || !base)
-		return hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	base++;
-	slash = strrchr(dir, '/');
-	*slash = '\0';
-	ret = list_generations(*dir ? dir : "/", base, &l, e);
-	if (ret == 0) {
-		doomed = malloc((l.n ? l.n : 1) * sizeof(*doomed));
-		if (!doomed)
-			ret = hail_fail(e, HAIL_E_INTERNAL, "out of memory");
-	}
-	if (ret == 0)
-		m = retention_choose(l.gens, l.n, k, doomed);
+	ret = retention_doomed(profile, k, NULL, &doomed, &m, e);
 	if (ret == 0 && m) {
 		argv = calloc(m + 5, sizeof(*argv));
 		numbers = calloc(m, sizeof(*numbers));
@@ -194,7 +222,5 @@ int retention_prune(const char *profile, const struct retention_keep *k, unsigne
 	free(numbers);
 	free(argv);
 	free(doomed);
-	listing_free(&l);
-	free(dir);
 	return ret;
 }

@@ -32,6 +32,12 @@ struct retention_keep {
 size_t retention_choose(const struct generation *gens, size_t n, const struct retention_keep *k,
 			long *doomed);
 
+/* The generations retention_prune() would delete now, or, when next_path
+ * is not NULL, after a switch to it adds the next generation (which becomes
+ * the current one). *doomed: malloc'd, ascending, *m of them. */
+int retention_doomed(const char *profile, const struct retention_keep *k, const char *next_path,
+		     long **doomed, size_t *m, struct hail_errbuf *e);
+
 /* Lists profile's generations (P-N-link next to P) and deletes the doomed
  * ones with one nix-env --delete-generations. *deleted says how many went. */
 int retention_prune(const char *profile, const struct retention_keep *k, unsigned timeout_s,

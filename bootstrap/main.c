@@ -13,6 +13,7 @@
 
 #include "autoscaling.h"
 #include "aws.h"
+#include "userdata_check.h"
 #include "child.h"
 #include "http.h"
 #include "imds.h"
@@ -55,6 +56,7 @@ struct boot_options {
 	const char *imds_endpoint;
 	const char *root;       /* "" for the machine itself */
 	const char *hail;       /* the agent binary */
+	const char *check;      /* --check FILE: read it, print, write nothing */
 	unsigned wait_s;
 	enum handoff handoff;
 };
@@ -63,7 +65,8 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: hail-bootstrap [--imds-endpoint URL] [--wait PERIOD] "
 		"[--handoff systemd|exec|none]\n"
-		"                      [--root DIR] [--hail PATH]\n\n"
+		"                      [--root DIR] [--hail PATH]\n"
+		"       hail-bootstrap --check FILE\n\n"
 		"Configures this EC2 instance from its metadata (user-data, tags), installs the\n"
 		"self-managing hail profile once and hands over to the polling agent.\n\n"
 		"  --imds-endpoint URL  IMDS base URL (default: AWS_EC2_METADATA_SERVICE_ENDPOINT,\n"
@@ -73,6 +76,9 @@ static void usage(FILE *f)
 		"                       exec: become the polling agent; none: stop after install\n"
 		"  --root DIR           write the files below DIR; no install, no hand-off\n"
 		"  --hail PATH          the agent (default: hail beside this program, else PATH)\n"
+		"  --check FILE         read FILE as user-data (JSON, gzip, MIME, #cloud-config)\n"
+		"                       and print the settings it holds, secrets masked; 0 when\n"
+		"                       good, 4 when not; writes nothing, asks no network\n"
 		"  --help, --version\n");
 }
 
@@ -84,6 +90,7 @@ static int parse_flags(int argc, char **argv, struct boot_options *o, struct hai
 		{ "handoff", required_argument, NULL, 'H' },
 		{ "root", required_argument, NULL, 'r' },
 		{ "hail", required_argument, NULL, 'a' },
+		{ "check", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
@@ -96,6 +103,7 @@ static int parse_flags(int argc, char **argv, struct boot_options *o, struct hai
 		case 'i': o->imds_endpoint = optarg; break;
 		case 'r': o->root = optarg; break;
 		case 'a': o->hail = optarg; break;
+		case 'c': o->check = optarg; break;
 		case 'w':
 			if (period_parse(optarg, &o->wait_s) < 0)
 				return hail_fail(e, HAIL_E_USAGE, "--wait '%s': not a period", optarg);
@@ -440,6 +448,24 @@ static char *profile_target(const char *profile)
 	return real && storepath_valid(real, strlen(real), NULL) ? strdup(real) : NULL;
 }
 
+/* --check FILE: an exit status. */
+static int check_main(const char *path)
+{
+	struct boot_settings s = { 0 };
+	struct hail_errbuf e = { "" };
+	int ret = userdata_check_read(path, &s, &e);
+
+	if (ret == 0) {
+		printf("%s: good user-data; hail-bootstrap would write:\n", path);
+		userdata_check_print(&s, stdout);
+	} else {
+		log_error(0, "%s", e.msg);
+	}
+	boot_settings_free(&s);
+	return ret == 0 ? EXIT_OK : ret == HAIL_E_NOT_FOUND ? EXIT_USAGE :
+		ret == HAIL_E_INTERNAL ? EXIT_INTERNAL : EXIT_METADATA;
+}
+
 int main(int argc, char **argv)
 {
 	struct boot_options o = { .root = "", .wait_s = DEFAULT_WAIT_S,
@@ -462,6 +488,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "Try 'hail-bootstrap --help'.\n");
 		return EXIT_USAGE;
 	}
+	if (o.check)
+		return check_main(o.check);
 	if (signals_setup() < 0 || http_global_init() < 0) {
 		log_error(0, "cannot initialise");
 		return EXIT_INTERNAL;

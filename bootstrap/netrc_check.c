@@ -1,5 +1,6 @@
 #include "netrc_check.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* A token: a run of characters other than space, tab and newline. */
@@ -112,4 +113,34 @@ int netrc_check(const char *text, size_t len, const char *host, bool *has_host,
 	if (!entry_has_password)
 		return hail_fail(e, HAIL_E_USAGE, "entry on line %u has no password", entry_line);
 	return 0;
+}
+
+void netrc_print_masked(const char *text, size_t len, const char *indent, FILE *out)
+{
+	struct tokenizer t = { text, text + len, 1 };
+	bool secret = false, first = true;
+	const char *tok;
+	size_t n;
+
+	while (next_token(&t, &tok, &n)) {
+		if (is(tok, n, "machine") || is(tok, n, "default")) {
+			fprintf(out, "%s%s", first ? "" : "\n", indent);
+			first = false;
+		} else {
+			fputc(' ', out);
+		}
+		if (secret) {
+			fputs("********", out);
+			secret = false;
+			continue;
+		}
+		fprintf(out, "%.*s", (int)n, tok);
+		secret = is(tok, n, "password") || is(tok, n, "account");
+		if (is(tok, n, "macdef") && next_token(&t, &tok, &n)) {
+			fprintf(out, " %.*s (its lines not shown)", (int)n, tok);
+			skip_macro(&t);
+		}
+	}
+	if (!first)
+		fputc('\n', out);
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -17,5 +18,9 @@
  * names host (or a "default" entry exists). HAIL_E_USAGE otherwise. */
 int netrc_check(const char *text, size_t len, const char *host, bool *has_host,
 		struct hail_errbuf *e);
+
+/* Prints a checked netrc to out one entry per line, each after indent, with
+ * every password and account value as ******** and macros left out. */
+void netrc_print_masked(const char *text, size_t len, const char *indent, FILE *out);
 
 #endif

@@ -1,5 +1,7 @@
 #include "userdata.h"
 
+#include "cloudconfig.h"
+
 #include <cJSON.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -276,6 +278,18 @@ static int take(struct span s, char **json, size_t *json_len, struct hail_errbuf
 	return 0;
 }
 
+/* "user-data: X" becomes "user-data: MIME part N: X". */
+static void part_context(struct hail_errbuf *e, size_t part)
+{
+	static const char prefix[] = "user-data: ";
+	char reason[sizeof(e->msg) - 32];
+
+	if (strncmp(e->msg, prefix, sizeof(prefix) - 1))
+		return;
+	snprintf(reason, sizeof(reason), "%s", e->msg + sizeof(prefix) - 1);
+	snprintf(e->msg, sizeof(e->msg), "%sMIME part %zu: %s", prefix, part, reason);
+}
+
 static int from_mime(struct span s, char **json, size_t *json_len, struct hail_errbuf *e)
 {
 	struct span ctype, cte, line, part;
@@ -339,19 +353,38 @@ static int from_mime(struct span s, char **json, size_t *json_len, struct hail_e
 		}
 		part = trim(skip_bom(trim(part)));
 		if (part.n && part.p[0] == '{' && is_hail_json(part) == 1) {
-			if (found) {
-				ret = hail_fail(e, HAIL_E_USAGE, "user-data: more than one MIME part "
-						"holds hail settings");
-				free(*json);
-				*json = NULL;
-				goto out;
-			}
+			if (found)
+				goto twice;
 			ret = take(part, json, json_len, e);
 			if (ret < 0)
 				goto out;
 			found = true;
+		} else if (cloudconfig_is(part.p, part.n) ||
+			   starts_with_ci(trim(ctype), "text/cloud-config")) {
+			char *yaml_json = NULL;
+			size_t yaml_len = 0;
+
+			ret = cloudconfig_extract(part.p, part.n, &yaml_json, &yaml_len, e);
+			if (ret < 0) {
+				part_context(e, parts);
+				goto out;
+			}
+			if (!yaml_json)
+				continue;
+			if (found) {
+				free(yaml_json);
+				goto twice;
+			}
+			*json = yaml_json;
+			*json_len = yaml_len;
+			found = true;
 		}
 	}
+	goto out;
+twice:
+	ret = hail_fail(e, HAIL_E_USAGE, "user-data: more than one MIME part holds hail settings");
+	free(*json);
+	*json = NULL;
 out:
 	free(decoded);
 	return ret;
@@ -388,8 +421,10 @@ int userdata_extract(const char *data, size_t len, char **json, size_t *json_len
 			ret = take(s, json, json_len, e);
 	} else if (starts_with_ci(s, "content-type:") || starts_with_ci(s, "mime-version:")) {
 		ret = from_mime(s, json, json_len, e);
+	} else if (cloudconfig_is(s.p, s.n)) {
+		ret = cloudconfig_extract(s.p, s.n, json, json_len, e);
 	}
-	/* anything else (#cloud-config, #!, ...) is cloud-init's, not ours */
+	/* anything else (#!, #include, ...) is cloud-init's, not ours */
 out:
 	free(plain);
 	return ret;

@@ -330,10 +330,12 @@ def malformed(w):
     ]
 
 
-def test_malformed_user_data_writes_nothing(w):
+def refused_writing_nothing(w, cases):
+    """Each (name, user-data, message): exit 4, one error line holding the
+    message, no password in the log, nothing written."""
     w.publish(1)
     base = snapshot()
-    for name, data, message in malformed(w):
+    for name, data, message in cases:
         w.imds.set_user_data(data)
         rc, log = bootstrap(w)
         assert rc == 4, (name, rc, log)
@@ -341,6 +343,10 @@ def test_malformed_user_data_writes_nothing(w):
         assert len(errors) == 1 and message in errors[0], (name, message, log)
         assert PASSWORD not in log, name
         assert snapshot() == base, (name, snapshot())
+
+
+def test_malformed_user_data_writes_nothing(w):
+    refused_writing_nothing(w, malformed(w))
 test_malformed_user_data_writes_nothing.client_kw = FRESH
 test_malformed_user_data_writes_nothing.imds_args = []
 
@@ -607,6 +613,128 @@ def test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators(w):
     assert PASSWORD not in log
 test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators.client_kw = FRESH
 test_a_netrc_dropped_from_user_data_is_removed_but_not_an_operators.imds_args = []
+
+
+def cloud_config(w, extra=""):
+    """The settings of settings(w) as cloud-init users write them, beside
+    cloud-init's own keys."""
+    return ("#cloud-config\npackages: [htop]\nruncmd:\n  - echo hello\n"
+            f"hail:\n  job-uri: {w.hydra.job_uri}\n  profile: demo\n"
+            f"  netrc: |\n    machine 127.0.0.1 login {USER} password {PASSWORD}\n"
+            f"  substituters:\n    - {w.hydra.url}\n"
+            f"  trusted-public-keys: ['{w.builder.public_key}']\n" + extra)
+
+
+def deploys_from(w, user_data):
+    out = w.publish(1)
+    w.imds.set_user_data(user_data)
+    rc, log = bootstrap(w)
+    assert rc == 0, log
+    check_deployed(w, out, log)
+
+
+def test_cloud_config_user_data_deploys(w):
+    deploys_from(w, cloud_config(w))
+test_cloud_config_user_data_deploys.client_kw = FRESH
+test_cloud_config_user_data_deploys.imds_args = []
+
+
+def test_cloud_config_in_mime_beside_a_script_deploys(w):
+    msg = EmailMessage()
+    msg.make_mixed()
+    script = EmailMessage()
+    script.set_content("#!/bin/sh\necho hello\n", subtype="x-shellscript")
+    msg.attach(script)
+    cloud = EmailMessage()
+    cloud.set_content(cloud_config(w), subtype="cloud-config")
+    msg.attach(cloud)
+    deploys_from(w, msg.as_bytes())
+test_cloud_config_in_mime_beside_a_script_deploys.client_kw = FRESH
+test_cloud_config_in_mime_beside_a_script_deploys.imds_args = []
+
+
+def test_gzip_cloud_config_deploys(w):
+    deploys_from(w, gzip.compress(cloud_config(w).encode()))
+test_gzip_cloud_config_deploys.client_kw = FRESH
+test_gzip_cloud_config_deploys.imds_args = []
+
+
+def alias_bomb():
+    """Billion laughs: nine anchors of nine aliases each, 9^9 nodes expanded."""
+    doc = "#cloud-config\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for i in range(1, 10):
+        doc += f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]\n"
+    return doc + "hail: {profile: *l9}\n"
+
+
+def malformed_cloud_config(w):
+    """(name, user-data, text the error line must hold)"""
+    return [
+        ("YAML error", cloud_config(w, "  poll-period: [5m\n"),
+         "user-data: cloud-config line 14 column 1: did not find expected"),
+        ("alias bomb", alias_bomb(), "aliases expand to more than 10000 nodes"),
+        ("over 16 KiB", cloud_config(w, "# padding\n" * 1700), "larger than 16384 bytes"),
+        ("hail a list", "#cloud-config\nhail: [a, b]\n", "hail: must be a mapping"),
+        ("wrong type", cloud_config(w, "  report-health: maybe\n"),
+         "user-data: hail.report-health: must be true or false"),
+        ("same schema", cloud_config(w).replace("profile: demo", "profile: ../etc"),
+         "user-data: hail.profile"),
+        ("in MIME", "Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+         "Content-Type: text/cloud-config\n\n#cloud-config\nhail: {\n--B--\n",
+         "user-data: MIME part 1: cloud-config line "),
+    ]
+
+
+def test_malformed_cloud_config_writes_nothing(w):
+    refused_writing_nothing(w, malformed_cloud_config(w))
+test_malformed_cloud_config_writes_nothing.client_kw = FRESH
+test_malformed_cloud_config_writes_nothing.imds_args = []
+
+
+def check_file(w, data):
+    path = os.path.join(w.root, "user-data")
+    with open(path, "wb") as f:
+        f.write(data.encode() if isinstance(data, str) else data)
+    a = w.client.bootstrap("--check", path)
+    return a.wait(30), a.text()
+
+
+def test_check_reads_a_user_data_file_offline(w):
+    """--check: every form the first boot takes, the settings it would write,
+    the netrc's password masked; nothing written, nothing asked of IMDS."""
+    base = snapshot()
+    forms = {"JSON": settings(w), "gzip": gzip.compress(settings(w).encode()),
+             "MIME": mime(w), "cloud-config": cloud_config(w),
+             "gzip'd MIME of cloud-config": gzip.compress(
+                 ("Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+                  "Content-Type: text/x-shellscript\n\n#!/bin/sh\n--B\n"
+                  "Content-Type: text/cloud-config\n\n" + cloud_config(w) + "--B--\n").encode())}
+    for name, data in forms.items():
+        rc, out = check_file(w, data)
+        assert rc == 0, (name, out)
+        assert f"job-uri:               {w.hydra.job_uri}\n" in out, (name, out)
+        assert "profile:               demo\n" in out, (name, out)
+        assert f"  machine 127.0.0.1 login {USER} password ********\n" in out, (name, out)
+        assert f"trusted-public-keys:   {w.builder.public_key}\n" in out, (name, out)
+        assert PASSWORD not in out, name
+    rc, out = check_file(w, cloud_config(w).replace(f"  job-uri: {w.hydra.job_uri}\n", ""))
+    assert rc == 0 and "job-uri:               (none: the instance tag" in out, out
+    for name, data, message in malformed(w)[:4] + malformed_cloud_config(w):
+        if name == "no job-uri":
+            continue
+        rc, out = check_file(w, data)
+        errors = [l for l in out.splitlines() if "error:" in l]
+        assert rc == 4 and len(errors) == 1 and message in errors[0], (name, rc, out)
+        assert PASSWORD not in out, name
+    rc, out = check_file(w, "#cloud-config\npackages: [htop]\n")
+    assert rc == 4 and "no hail settings" in out, out
+    a = w.client.bootstrap("--check", os.path.join(w.root, "nowhere"))
+    rc, out = a.wait(30), a.text()
+    assert rc == 2 and "nowhere: no such file" in out, out
+    assert snapshot() == base
+    assert not bootstrap_requests(w), w.imds.stats()
+test_check_reads_a_user_data_file_offline.client_kw = FRESH
+test_check_reads_a_user_data_file_offline.imds_args = []
 
 
 if __name__ == "__main__":

@@ -82,6 +82,97 @@ static char *mime_part(const char *cte, const char *body)
 	return buf;
 }
 
+/* cloud-config cases: the document, and the JSON it must become (NULL: no
+ * settings), or a phrase its error must hold. */
+static void cloud_config_cases(void)
+{
+	static const struct {
+		const char *doc, *json, *error;
+	} rows[] = {
+		{ "#cloud-config\npackages: [htop]\nhail:\n  job-uri: https://h/job/p/j/x\n",
+		  "{\"hail\":{\"job-uri\":\"https://h/job/p/j/x\"}}", NULL },
+		{ "#cloud-config\r\nhail: {profile: web, poll-period: 5}\r\n",
+		  "{\"hail\":{\"profile\":\"web\",\"poll-period\":5}}", NULL },
+		/* PyYAML's (cloud-init's) booleans; quoted, a string; 010 and 1:30 stay text */
+		{ "#cloud-config\nhail:\n  report-health: yes\n  a: 'yes'\n  b: 010\n  c: 1:30\n  d: ~\n",
+		  "{\"hail\":{\"report-health\":true,\"a\":\"yes\",\"b\":\"010\",\"c\":\"1:30\","
+		  "\"d\":null}}", NULL },
+		{ "#cloud-config\nhail:\n  netrc: |\n    machine h login u password p\n  profile: x\n",
+		  "{\"hail\":{\"netrc\":\"machine h login u password p\\n\",\"profile\":\"x\"}}", NULL },
+		{ "#cloud-config\nurl: &u https://h/job/p/j/x\nhail:\n  job-uri: *u\n",
+		  "{\"hail\":{\"job-uri\":\"https://h/job/p/j/x\"}}", NULL },
+		{ "#cloud-config\nhail:\n  substituters:\n    - https://c\n",
+		  "{\"hail\":{\"substituters\":[\"https://c\"]}}", NULL },
+		{ "#cloud-config\nruncmd: [ls]\n", NULL, NULL },
+		{ "#cloud-config\n", NULL, NULL },
+		{ "#cloud-config\n- a list\n", NULL, NULL },
+		{ "#cloud-config-archive\n- {type: text/cloud-config, content: 'hail: {}'}\n", NULL, NULL },
+		{ "#cloud-config\nhail: [a]\n", NULL, "line 2: hail: must be a mapping" },
+		{ "#cloud-config\nhail:\n", NULL, "hail: must be a mapping" },
+		{ "#cloud-config\nhail: {}\nhail: {}\n", NULL, "hail: given twice" },
+		{ "#cloud-config\nhail:\n  job-uri: x\n   bad: : y\n", NULL,
+		  "line 4 column 7: mapping values are not allowed" },
+		{ "#cloud-config\nhail: {a: 1}\n---\nb: 2\n", NULL, "more than one YAML document" },
+		{ "#cloud-config\na: &a [1, *a]\n", NULL, "alias inside its own anchor" },
+		{ "#cloud-config\nb: &b {profile: x}\nhail:\n  <<: *b\n", NULL, "merge keys" },
+		{ "#cloud-config\nhail:\n  a: \"x\\0y\"\n", NULL, "line 3: a NUL byte in a value" },
+		{ "#cloud-config\nhail:\n  ? [a]\n  : b\n", NULL, "a key that is not a string" },
+		{ "#cloud-config\nhail: *nowhere\n", NULL, "line 2 column 7: found undefined alias" },
+	};
+	char deep[256] = "#cloud-config\nx: ";
+	struct hail_errbuf e;
+	char *json;
+	size_t n;
+	int r;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		e.msg[0] = '\0';
+		r = userdata_extract(rows[i].doc, strlen(rows[i].doc), &json, &n, &e);
+		if (rows[i].error)
+			CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, rows[i].error) &&
+			      !strncmp(e.msg, "user-data: cloud-config", 23),
+			      "cloud-config row %zu refused: %s", i, r ? e.msg : json);
+		else if (rows[i].json)
+			CHECK(r == 0 && json && !strcmp(json, rows[i].json) && n == strlen(json),
+			      "cloud-config row %zu: %s", i, r ? e.msg : json ? json : "none");
+		else
+			CHECK(r == 0 && !json, "cloud-config row %zu: no settings", i);
+		free(json);
+	}
+	/* 70 levels, more than CLOUDCONFIG_DEPTH_MAX */
+	for (int i = 0; i < 70; i++)
+		strcat(deep, "[");
+	for (int i = 0; i < 70; i++)
+		strcat(deep, "]");
+	r = userdata_extract(deep, strlen(deep), &json, &n, &e);
+	CHECK(r == HAIL_E_USAGE && strstr(e.msg, "nested more than 64"), "deep cloud-config: %s",
+	      e.msg);
+}
+
+/* Nine anchors of nine aliases each: 9^9 nodes once expanded, 400 bytes. */
+static void alias_bomb(void)
+{
+	char doc[1024] = "#cloud-config\nl0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+	struct hail_errbuf e;
+	char *json;
+	size_t n;
+	int r;
+
+	for (int i = 1; i <= 9; i++) {
+		char row[128];
+		int k = snprintf(row, sizeof(row), "l%d: &l%d [", i, i);
+
+		for (int j = 0; j < 9; j++)
+			k += snprintf(row + k, sizeof(row) - (size_t)k, "%s*l%d", j ? ", " : "", i - 1);
+		snprintf(row + k, sizeof(row) - (size_t)k, "]\n");
+		strcat(doc, row);
+	}
+	strcat(doc, "hail: {job-uri: *l9}\n");
+	r = userdata_extract(doc, strlen(doc), &json, &n, &e);
+	CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, "expand to more than 10000 nodes"),
+	      "billion laughs refused: %s", r ? e.msg : "accepted");
+}
+
 int main(void)
 {
 	char *json = NULL, gz[USERDATA_MAX * 2], *big;
@@ -262,5 +353,37 @@ int main(void)
 		CHECK(r == HAIL_E_USAGE && !json && strstr(e.msg, "MIME part 1: not valid base64"),
 		      "bad base64 names the part: %s", r ? e.msg : "accepted");
 	}
+	{
+		/* in MIME beside a script, gzip'd alone, and beside a JSON part */
+		static const char cc[] = "#cloud-config\nhail:\n  job-uri: https://h/job/p/j/x\n";
+		static const char mixed[] = "Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+			"Content-Type: text/x-shellscript\n\n#!/bin/sh\necho hi\n--B\n"
+			"Content-Type: text/cloud-config\n\n#cloud-config\nhail:\n"
+			"  job-uri: https://h/job/p/j/x\n--B--\n";
+		static const char both[] = "Content-Type: multipart/mixed; boundary=B\n\n--B\n\n"
+			HAIL_JSON "\n--B\nContent-Type: text/cloud-config\n\n#cloud-config\n"
+			"hail: {profile: x}\n--B--\n";
+		static const char broken[] = "Content-Type: multipart/mixed; boundary=B\n\n--B\n"
+			"Content-Type: text/cloud-config\n\n#cloud-config\nhail: [\n--B--\n";
+		static const char expect[] = "{\"hail\":{\"job-uri\":\"https://h/job/p/j/x\"}}";
+		char packed[512];
+		size_t gzn = gzip(cc, strlen(cc), packed, sizeof(packed));
+		struct hail_errbuf e;
+
+		r = extract(mixed, strlen(mixed), &json);
+		CHECK(r == 0 && json && !strcmp(json, expect), "cloud-config in MIME beside a script");
+		free(json);
+		r = extract(packed, gzn, &json);
+		CHECK(r == 0 && json && !strcmp(json, expect), "gzip'd cloud-config");
+		free(json);
+		r = extract(both, strlen(both), &json);
+		CHECK(r == HAIL_E_USAGE && !json, "JSON part and cloud-config part both with hail");
+		r = userdata_extract(broken, strlen(broken), &json, &n, &e);
+		CHECK(r == HAIL_E_USAGE && !json &&
+		      !strncmp(e.msg, "user-data: MIME part 1: cloud-config line ", 42),
+		      "a broken cloud-config part names the part: %s", e.msg);
+	}
+	cloud_config_cases();
+	alias_bomb();
 	return check_exit();
 }
