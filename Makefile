@@ -70,9 +70,17 @@ TORTURE_TRIALS ?= 200
 torture: all
 	BUILD=$(BUILD) TORTURE_TRIALS=$(TORTURE_TRIALS) /usr/bin/python3 tests/e2e/test_torture.py
 
+# The files, from image/install's one list (the binaries, the launcher, the
+# units, the man pages that exist, the docs); the system user and enabling
+# the units are the package's (make deb) or by hand (README, "The AMI").
 install: $(BUILD)/hail $(BUILD)/hail-bootstrap
-	install -d $(DESTDIR)$(BINDIR)
-	install -m 0755 $(BUILD)/hail $(BUILD)/hail-bootstrap $(DESTDIR)$(BINDIR)/
+	DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" BINDIR="$(BINDIR)" BUILD="$(BUILD)" image/install
+
+# make deb: $(BUILD)/hail_VERSION_ARCH.deb, the same files staged by
+# image/install (README, "The AMI").
+.PHONY: deb
+deb: all
+	BUILD="$(BUILD)" image/deb/build
 
 demo: all
 	tests/demo

@@ -1,8 +1,10 @@
 # The hail AMI: Debian 12 with Nix and hail, configuring itself at first boot
-# from instance metadata (README.md, "The AMI"). The same image/install puts
-# the same files into the QEMU test image.
+# from instance metadata (README.md, "The AMI"). It installs the hail
+# package (make deb) with apt-get, which fetches what it Depends on, then
+# runs image/setup; the QEMU image test installs the same package and runs
+# the same image/setup.
 #
-#   make && packer build -var region=eu-west-1 packer/
+#   make deb && packer build -var region=eu-west-1 packer/
 
 variable "region" {
   type        = string
@@ -37,11 +39,15 @@ variable "ami_name_prefix" {
 variable "build_dir" {
   type        = string
   default     = "build"
-  description = "Where make put hail and hail-bootstrap."
+  description = "Where make deb put hail_VERSION_amd64.deb."
 }
 
 locals {
   timestamp = regex_replace(timestamp(), "[- TZ:]", "")
+  # make deb's package, hail_VERSION_amd64.deb: hail's version from
+  # agent/options.h (file() is relative to this folder), amd64 as the source
+  # AMI (packer 1.6's locals cannot name each other)
+  deb = "${var.build_dir}/hail_${regex_replace(file("../agent/options.h"), "(?s)^.*#define HAIL_VERSION \"([^\"]+)\".*$", "$1")}_amd64.deb"
 }
 
 source "amazon-ebs" "hail" {
@@ -73,17 +79,14 @@ build {
   sources = ["source.amazon-ebs.hail"]
 
   provisioner "shell" {
-    inline = ["mkdir -p /tmp/hail/build /tmp/hail/image"]
+    inline = ["mkdir -p /tmp/hail"]
   }
 
   provisioner "file" {
-    sources     = ["${var.build_dir}/hail", "${var.build_dir}/hail-bootstrap"]
-    destination = "/tmp/hail/build/"
-  }
-
-  provisioner "file" {
-    source      = "image/"
-    destination = "/tmp/hail/image"
+    sources     = [local.deb, "image/setup"]
+    destination = "/tmp/hail/"
+    # checked when uploaded, not by packer validate: make deb may come later
+    generated = true
   }
 
   provisioner "shell" {
@@ -91,12 +94,16 @@ build {
     inline = [
       "export DEBIAN_FRONTEND=noninteractive",
       "apt-get update -q",
-      # the libraries hail links, and Nix without its daemon (single-user, as root)
-      "apt-get install -y -q --no-install-recommends nix-bin libcurl4 libcjson1 libexpat1 libsystemd0 libseccomp2 zlib1g ca-certificates",
-      "BUILD=/tmp/hail/build sh /tmp/hail/image/install",
-      "rm -rf /tmp/hail",
+      # hail and what it Depends on: the libraries it links, and Nix without
+      # its daemon (nix-bin; no recommends: single-user, as root). Its
+      # postinst adds the user hail and enables hail-bootstrap.service
+      # without starting it: it runs at the first boot of each instance.
+      "cd /tmp/hail",
+      "apt-get install -y -q --no-install-recommends ./hail_*.deb ca-certificates",
+      # /etc/nix/nix.conf from the package's /usr/share/hail/nix.conf, and
       # a clean first boot for every instance launched from the AMI
-      "rm -rf /var/lib/hail/* /etc/hail/* /etc/nix/netrc /etc/nix/hail.conf",
+      "sh /tmp/hail/setup",
+      "cd / && rm -rf /tmp/hail",
     ]
   }
 }

@@ -1,5 +1,6 @@
-"""The boot test (make image-test): the image's files, installed by
-image/install into a Debian 12 root file system, booted with systemd as PID 1
+"""The boot test (make image-test): the hail package (make deb), installed
+with dpkg into a Debian 12 root file system and set up by image/setup, as
+packer does on the AMI's build instance, booted with systemd as PID 1
 under QEMU (TCG, direct kernel boot; shared/qemu.md). User networking with
 restrict=on: the guest reaches only 169.254.169.254:80 (the IMDS stand-in)
 and 169.254.169.250:80 (the Hydra stand-in with its signed cache), both on
@@ -25,9 +26,8 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
 import harness  # noqa: E402
 from harness import BUILD, PASSWORD, REPO, USER, Hydra, Imds, Builder, wait_for  # noqa: E402
+import rootfs  # noqa: E402  (tests/image/rootfs.py)
 
-CACHE_DIR = os.path.join(REPO, "build", "image-cache")
-BUILD_ROOTFS = os.path.join(REPO, "tests", "image", "build-rootfs")
 HYDRA_ADDR = "169.254.169.250"
 BOOT_DEADLINE_S = 300
 PUBLISH_DEADLINE_S = 120
@@ -82,30 +82,18 @@ def log(msg):
     print(f"# {msg}", flush=True)
 
 
-def rootfs_tarball():
-    """The cached root file system, built when its recipe changed."""
-    with open(BUILD_ROOTFS, "rb") as f:
-        key = hashlib.sha256(f.read()).hexdigest()[:16]
-    path = os.path.join(CACHE_DIR, f"rootfs-{key}.tar.zst")
-    if not os.path.exists(path):
-        os.makedirs(CACHE_DIR, exist_ok=True)
-        log("building the root file system (debootstrap, about a minute)")
-        subprocess.run([BUILD_ROOTFS, path], check=True, timeout=900)
-    return path
-
-
 def newest(folder, prefix):
     return os.path.join(folder, sorted(f for f in os.listdir(folder) if f.startswith(prefix))[-1])
 
 
 def make_image(work):
-    """Unpacks the cached root, installs hail with image/install, adds the
-    test's probe, and makes an ext4 image; returns (raw, kernel, initrd)."""
+    """Unpacks the cached root, installs the hail package into it and runs
+    image/setup (the AMI's path), adds the test's probe, and makes an ext4
+    image; returns (raw, kernel, initrd)."""
     root = os.path.join(work, "root")
-    os.makedirs(root)
-    subprocess.run(f"zstd -dc {rootfs_tarball()} | tar -C {root} -xf -", shell=True, check=True)
-    subprocess.run([os.path.join(REPO, "image", "install")], check=True, stdout=subprocess.DEVNULL,
-                   env=dict(os.environ, DESTDIR=root, BUILD=os.path.join(REPO, BUILD)))
+    rootfs.unpack(root)
+    rootfs.install_deb(root, rootfs.build_deb())
+    rootfs.setup_image(root)
     for unit in ("hail-bootstrap.service", "hail@.service"):
         d = os.path.join(root, "etc/systemd/system", unit + ".d")
         os.makedirs(d, exist_ok=True)
