@@ -10,8 +10,16 @@ PKGS := libcurl libcjson openssl zlib libsystemd expat libseccomp yaml-0.1
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -Ilib -Iagent -Ibootstrap $(PKG_CFLAGS) $(CFLAGS)
-ALL_LDFLAGS := -Wl,--as-needed $(LDFLAGS)
+# Debian's hardening (dpkg-buildflags with hardening=+all): checked libc
+# calls, stack protector, read-only relocations bound at start. Not in the
+# sanitizer and fuzz builds, and _FORTIFY_SOURCE only with an optimisation.
+ifeq ($(filter -fsanitize=%,$(CFLAGS))$(filter 1,$(SANITIZE)),)
+HARDEN_CFLAGS := -fstack-protector-strong -fstack-clash-protection
+HARDEN_CFLAGS += $(if $(filter -O1 -O2 -O3 -Os,$(CFLAGS)),-D_FORTIFY_SOURCE=2)
+HARDEN_LDFLAGS := -Wl,-z,relro -Wl,-z,now
+endif
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN_CFLAGS) -Ilib -Iagent -Ibootstrap $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS := -Wl,--as-needed $(HARDEN_LDFLAGS) $(LDFLAGS)
 ifneq ($(filter -fsanitize=fuzzer-no-link%,$(CFLAGS)),)
 ALL_LDFLAGS += -fsanitize=address,undefined
 endif

@@ -182,9 +182,11 @@ static int take_netrc(struct fetcher *f, int passed, struct hail_errbuf *e)
 	if (n < 0)
 		return hail_fail(e, HAIL_E_INTERNAL, "netrc-file: %s", strerror(errno));
 	if (len > FETCHER_NETRC_MAX) {
-		(void)ftruncate(f->netrc_fd, 0);
-		return hail_fail(e, HAIL_E_INTERNAL, "netrc-file: larger than %d bytes",
-				 FETCHER_NETRC_MAX);
+		/* the part copied is of no use to anyone */
+		bool emptied = ftruncate(f->netrc_fd, 0) == 0;
+
+		return hail_fail(e, HAIL_E_INTERNAL, "netrc-file: larger than %d bytes%s",
+				 FETCHER_NETRC_MAX, emptied ? "" : " (its copy stays until the fetcher ends)");
 	}
 	return 0;
 }

@@ -13,7 +13,6 @@
 
 #include "autoscaling.h"
 #include "aws.h"
-#include "userdata_check.h"
 #include "child.h"
 #include "http.h"
 #include "imds.h"
@@ -26,6 +25,7 @@
 #include "storepath.h"
 #include "strutil.h"
 #include "userdata.h"
+#include "userdata_check.h"
 
 #define BOOTSTRAP_VERSION "0.3.0"
 #define USER_AGENT "hail-bootstrap/" BOOTSTRAP_VERSION

@@ -1,7 +1,5 @@
 #include "userdata.h"
 
-#include "cloudconfig.h"
-
 #include <cJSON.h>
 #include <openssl/evp.h>
 #include <stdbool.h>
@@ -9,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 #include <zlib.h>
+
+#include "cloudconfig.h"
 
 #define MIME_PARTS_MAX 32
 
