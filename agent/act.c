@@ -146,8 +146,7 @@ static int guard_disk(struct agent *a, const struct build_ref *to, struct hail_e
 	ret = disk_check(to->path, a->set->switch_timeout_s, &n, e);
 	if (ret < 0)
 		return hail_wrap(e, ret, "not switching to build %" PRIu64, to->id);
-	margin = a->set->given & OPT_BIT(OPT_MIN_FREE_AFTER) ? a->set->min_free_after :
-		disk_default_margin(n.total);
+	margin = act_disk_margin(a, n.total);
 	needed = n.unpacked + margin;
 	if (!disk_fits(n.unpacked, n.free, margin) && a->gc != GC_OFF &&
 	    collect_garbage(a, needed - n.free) == 0) {
@@ -177,19 +176,33 @@ static int guard_disk(struct agent *a, const struct build_ref *to, struct hail_e
  * generations go, but never the current one, the last known good build's,
  * the baseline's or the pinned build's (retention.h). A failure costs only
  * disk space: it is logged, and tried again after the next activation. */
-static void prune_generations(struct agent *a)
+uint64_t act_disk_margin(const struct agent *a, uint64_t total)
 {
-	const char *paths[] = {
-		a->st.good.path, a->st.baseline.path,
-		a->st.pin_id && a->st.pin_id == a->builds.pin_id ? a->builds.pin_path : NULL,
-	};
-	struct retention_keep k = {
+	return a->set->given & OPT_BIT(OPT_MIN_FREE_AFTER) ? a->set->min_free_after :
+		disk_default_margin(total);
+}
+
+void act_retention_keep(const struct agent *a, const char *paths[ACT_KEEP_PATHS],
+			struct retention_keep *k)
+{
+	paths[0] = a->st.good.path;
+	paths[1] = a->st.baseline.path;
+	paths[2] = a->st.pin_id && a->st.pin_id == a->builds.pin_id ? a->builds.pin_path : NULL;
+	*k = (struct retention_keep){
 		.keep = a->set->keep_generations,
 		.current = profile_generation(a->paths.profile),
 		.paths = paths,
-		.n_paths = sizeof(paths) / sizeof(paths[0]),
+		.n_paths = ACT_KEEP_PATHS,
 	};
+}
+
+static void prune_generations(struct agent *a)
+{
+	const char *paths[ACT_KEEP_PATHS];
+	struct retention_keep k;
 	struct hail_errbuf why;
+
+	act_retention_keep(a, paths, &k);
 	size_t n;
 
 	if (!k.keep)

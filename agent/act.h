@@ -12,7 +12,10 @@
 #ifndef HAIL_ACT_H
 #define HAIL_ACT_H
 
+#include <stdint.h>
+
 #include "agent.h"
+#include "retention.h"
 
 /* Carries out d for the facts in a->obs. The profile's lock is held for any
  * action that touches it; when the profile moved since it was observed,
@@ -30,5 +33,16 @@ int act_activate_current(struct agent *a, unsigned wait_s, struct hail_errbuf *e
  * is on asked for one and its moment in --reboot-window has come (reboot.h);
  * else reports, or sets out->wake_at to that moment. */
 void act_consider_reboot(struct agent *a, struct poll_outcome *out);
+
+/* The room a switch must leave free: --min-free-after, else the default
+ * for a file system of total bytes (disk.h). */
+uint64_t act_disk_margin(const struct agent *a, uint64_t total);
+
+/* What --keep-generations keeps besides the newest N: the current
+ * generation, the last known good, the baseline and the pinned build
+ * (retention.h). k borrows paths, which it fills. */
+#define ACT_KEEP_PATHS 3
+void act_retention_keep(const struct agent *a, const char *paths[ACT_KEEP_PATHS],
+			struct retention_keep *k);
 
 #endif

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "act.h"
 #include "agent.h"
 #include "disk.h"
 #include "log.h"
 #include "options.h"
-#include "profile.h"
 #include "retention.h"
 #include "rfc3339.h"
 #include "signals.h"
@@ -54,23 +54,15 @@ static void look_ahead(struct agent *a, struct plan *p)
 {
 	const struct settings *set = a->set;
 	const struct decision *d = &p->d;
-	const char *keep[] = {
-		a->st.good.path, a->st.baseline.path,
-		a->st.pin_id && a->st.pin_id == a->builds.pin_id ? a->builds.pin_path : NULL,
-	};
-	struct retention_keep k = {
-		.keep = set->keep_generations,
-		.current = profile_generation(a->paths.profile),
-		.paths = keep,
-		.n_paths = sizeof(keep) / sizeof(keep[0]),
-	};
+	const char *keep[ACT_KEEP_PATHS];
+	struct retention_keep k;
 	struct hail_errbuf why;
 
+	act_retention_keep(a, keep, &k);
 	if (d->action == ACTION_SWITCH && d->target.path) {
 		if (disk_check(d->target.path, set->switch_timeout_s, &p->need, &why) == 0) {
 			p->sized = true;
-			p->margin = set->given & OPT_BIT(OPT_MIN_FREE_AFTER) ? set->min_free_after :
-				disk_default_margin(p->need.total);
+			p->margin = act_disk_margin(a, p->need.total);
 		} else {
 			snprintf(p->size_error, sizeof(p->size_error), "%s", why.msg);
 		}

@@ -45,7 +45,6 @@ static int count(struct walk *w, int id, struct hail_errbuf *e)
 	struct node_cost *c;
 	size_t nodes = 1;
 	unsigned height = 0;
-	int kids[2], nkids;
 
 	if (!n)
 		return hail_fail(e, HAIL_E_INTERNAL, "user-data: cloud-config: dangling node");
@@ -70,10 +69,9 @@ static int count(struct walk *w, int id, struct hail_errbuf *e)
 	} else if (n->type == YAML_MAPPING_NODE) {
 		for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
 		     p < n->data.mapping.pairs.top && nodes <= CLOUDCONFIG_NODES_MAX; p++) {
-			kids[0] = p->key;
-			kids[1] = p->value;
-			nkids = 2;
-			for (int k = 0; k < nkids; k++) {
+			const int kids[2] = { p->key, p->value };
+
+			for (int k = 0; k < 2; k++) {
 				if (count(w, kids[k], e) < 0)
 					return HAIL_E_USAGE;
 				nodes += w->cost[kids[k] - 1].nodes;
