@@ -145,6 +145,7 @@ int agent_init(struct agent *a, const struct settings *set, struct hail_errbuf *
 	int ret;
 
 	memset(a, 0, sizeof(*a));
+	event_runner_init(&a->events);
 	a->set = set;
 	ret = fetcher_job(set, &a->clients.job, e);
 	if (ret < 0)

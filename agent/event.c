@@ -1,6 +1,7 @@
 #include "event.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -81,9 +82,41 @@ void event_emit(struct event_runner *r, enum event_kind k, uint64_t build_id,
 	snprintf(ev->error, sizeof(ev->error), "%s", error ? error : "");
 }
 
+void event_runner_init(struct event_runner *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->turn_fd = -1;
+}
+
+/* Closes every descriptor above stderr but a and b (-1: none). */
+static void close_all_but(int a, int b)
+{
+	int keep[2] = { a < b ? a : b, a < b ? b : a };
+	unsigned from = STDERR_FILENO + 1;
+
+	for (int i = 0; i < 2; i++) {
+		if (keep[i] < (int)from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	close_range(from, ~0U, 0);
+}
+
+/* In the runner: until the run before it has ended, which closes the last
+ * write end of the pipe behind fd (each of its commands has a time limit). */
+static void wait_turn(int fd)
+{
+	char c;
+
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+}
+
 void event_flush(struct event_runner *r)
 {
-	int slot = -1;
+	int slot = -1, turn[2];
 	pid_t pid;
 
 	if (!r->n_queued)
@@ -98,26 +131,43 @@ void event_flush(struct event_runner *r)
 		r->n_queued = 0;
 		return;
 	}
+	/* close-on-exec: the commands never hold the write end */
+	if (pipe2(turn, O_CLOEXEC) < 0) {
+		log_warning("event-command: pipe: %s; these events may run beside the last ones",
+			    strerror(errno));
+		turn[0] = turn[1] = -1;
+	}
 	fflush(stderr);
 	pid = fork();
 	if (pid < 0) {
 		log_warning("event-command: fork: %s", strerror(errno));
+		if (turn[0] >= 0) {
+			close(turn[0]);
+			close(turn[1]);
+		}
 		r->n_queued = 0;
 		return;
 	}
 	if (pid == 0) {
-		/* the runner keeps stdio only (not the fetcher's channel, its log
-		 * pipe or the signalfd), and neither it nor the command speaks
-		 * to systemd in hail's name */
-		close_range(STDERR_FILENO + 1, ~0U, 0);
+		/* the runner keeps stdio and its two ends of the turn pipes only
+		 * (not the fetcher's channel, its log pipe or the signalfd), and
+		 * neither it nor the command speaks to systemd in hail's name */
+		close_all_but(r->turn_fd, turn[1]);
 		signals_set_tick(NULL, 0);
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("WATCHDOG_PID");
 		unsetenv("WATCHDOG_USEC");
+		if (r->turn_fd >= 0)
+			wait_turn(r->turn_fd);
 		for (unsigned i = 0; i < r->n_queued && !signals_stop_requested(); i++)
 			run(r, &r->queue[i]);
 		_exit(0);
 	}
+	if (turn[1] >= 0)
+		close(turn[1]);
+	if (r->turn_fd >= 0)
+		close(r->turn_fd);
+	r->turn_fd = turn[0];
 	r->running[slot] = pid;
 	r->n_queued = 0;
 }
@@ -148,6 +198,10 @@ void event_finish(struct event_runner *r, long wait_ms)
 		event_reap(r);
 		for (int i = 0; i < EVENT_RUNNING_MAX; i++)
 			any = any || r->running[i];
+		if (!any && r->turn_fd >= 0) {
+			close(r->turn_fd);
+			r->turn_fd = -1;
+		}
 		if (!any || left <= 0)
 			return;
 		signals_wait(left < 100 ? (long)left : 100);

@@ -17,7 +17,10 @@
  * of one poll run one after another, in order, in a process of their own
  * started once the poll's state is saved, so that a slow or hanging command
  * never holds up a poll; what it does (its exit status, a time-out) is only
- * logged: an event never changes a deployment. */
+ * logged: an event never changes a deployment. A poll's process waits for
+ * the previous poll's to end before it runs a command, so that the events
+ * of back-to-back polls (an activation, then the reboot it asks for) reach
+ * the command in the order they happened, never two at once. */
 #ifndef HAIL_EVENT_H
 #define HAIL_EVENT_H
 
@@ -58,7 +61,12 @@ struct event_runner {
 	struct event queue[EVENT_QUEUE_MAX];    /* this poll's, in order */
 	unsigned n_queued;
 	pid_t running[EVENT_RUNNING_MAX];       /* 0: a free slot */
+	int turn_fd;    /* read end of a pipe only the newest run holds open
+			 * (EOF: it has ended), or -1 */
 };
+
+/* Before any other call: no command, nothing queued or running. */
+void event_runner_init(struct event_runner *r);
 
 /* "activated", "activation-failed", ... */
 const char *event_name(enum event_kind k);
@@ -69,7 +77,8 @@ void event_emit(struct event_runner *r, enum event_kind k, uint64_t build_id,
 		const char *store_path, const char *previous_path, const char *error);
 
 /* After the poll (its state saved): starts one process that runs the
- * command for each noted event, in order, and returns at once. */
+ * command for each noted event, in order, once the run started before it
+ * has ended, and returns at once. */
 void event_flush(struct event_runner *r);
 
 /* Reaps the runs that have ended; called at every poll. */

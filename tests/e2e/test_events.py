@@ -13,12 +13,13 @@ VARS = ("HAIL_EVENT", "HAIL_PROFILE", "HAIL_BUILD_ID", "HAIL_STORE_PATH",
         "HAIL_PREVIOUS_STORE_PATH", "HAIL_JOB_URI", "HAIL_ERROR")
 
 
-def recorder(w, then=""):
-    """An event command that appends its variables as one JSON line."""
+def recorder(w, then="", first=""):
+    """An event command that appends its variables as one JSON line (after
+    running first, before then)."""
     path = os.path.join(w.root, "on-event")
     out = os.path.join(w.root, "events.jsonl")
     with open(path, "w") as f:
-        f.write("#!/usr/bin/python3\nimport json, os, sys\n"
+        f.write("#!/usr/bin/python3\nimport json, os, sys\n" + first +
                 f"line = json.dumps({{k: os.environ.get(k) for k in {VARS!r}}})\n"
                 f"open({out!r}, 'a').write(line + '\\n')\n" + then)
     os.chmod(path, 0o755)
@@ -143,6 +144,30 @@ def test_paused_and_reboot_requested_events(w):
 test_paused_and_reboot_requested_events.imds_args = ["--tags-enabled"]
 
 
+def test_events_of_back_to_back_polls_keep_their_order(w):
+    """The activation's event is slow to record; the reboot it asks for is
+    the very next poll's event. The second run waits for the first."""
+    from test_reboot import reboot_command, window_around_now
+    p1 = w.build(1, rebootRequired="exit 0")
+    id1 = w.hydra.publish(p1)
+    window, iid = window_around_now(id1)
+    fds = os.path.join(w.root, "fds")
+    slow = ("import time\n"
+            f"open({fds!r}, 'a').write(' '.join(os.listdir('/proc/self/fd')) + '\\n')\n"
+            "if os.environ['HAIL_EVENT'] == 'activated': time.sleep(2)\n")
+    agent = w.client.start("--poll-period", "1h", "--reboot-window", window,
+                           "--instance-id", iid, "--reboot-command", reboot_command(w),
+                           "--event-command", recorder(w, first=slow))
+    agent.wait_log(r"reboot-window is open: rebooting")
+    wait_for(lambda: len(names(w)) == 2, 20, "both events")
+    assert names(w) == ["activated", "reboot-requested"], names(w)
+    # stdio, and the descriptor of the listing and the file written (not
+    # the pipes that keep the runs in order)
+    for line in open(fds):
+        assert sorted(map(int, line.split())) == [0, 1, 2, 3, 4], line
+    agent.stop()
+
+
 def test_event_command_is_checked(w):
     rc, log = w.client.oneshot("--event-command", "notify-slack")
     assert rc == 2, log
@@ -152,4 +177,5 @@ def test_event_command_is_checked(w):
 if __name__ == "__main__":
     run_tests([test_activation_failure_and_rollback_events, test_health_check_failure_event,
                test_hold_file_event, test_failing_or_hanging_command_changes_nothing,
-               test_paused_and_reboot_requested_events, test_event_command_is_checked])
+               test_paused_and_reboot_requested_events,
+               test_events_of_back_to_back_polls_keep_their_order, test_event_command_is_checked])
